@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU wheel of torch lies on local disk here; PyPI's plain `torch` is a multi-GB CUDA build.
+WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test index serve bench clean-index
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch first, pinned, before anything that depends on it.
+$(VENV)/.torch: | $(PY)
+	$(PIP) install -q $(WHEELS) torch==2.13.0
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q $(WHEELS) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+index: install
+	$(VENV)/bin/povqa index docs_corpus/
+
+run: index
+	$(VENV)/bin/povqa serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench.xquad
+
+clean-index:
+	rm -rf .povqa/

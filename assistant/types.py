@@ -37,9 +37,14 @@ class Chunk(BaseModel):
     sentences: list[tuple[int, int]] = Field(
         description="Character spans [start, end) of the sentences of `text`."
     )
+    sentence_pages: list[int] = Field(description="Page of each sentence (same order as `sentences`).")
 
     def sentence_texts(self) -> list[str]:
         return [self.text[a:b] for a, b in self.sentences]
+
+    @property
+    def page(self) -> int:
+        return self.page_start
 
 
 class SearchResult(BaseModel):

@@ -1,0 +1,136 @@
+"""`povqa`: a thin shell over the indexer and assistant functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from assistant.settings import Settings
+
+app = typer.Typer(
+    help="povqa: cited answers from poverty-reduction and development-cooperation documents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="Index folder (default: POVQA_INDEX_DIR or .povqa/index).")]
+
+
+def _settings(index_dir: Path | None = None) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise typer.BadParameter(f"invalid POVQA_* setting: {exc}") from exc
+    if index_dir is not None:
+        settings = settings.model_copy(update={"index_dir": index_dir})
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+class _RichProgress:
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.task = None
+
+    def start_embedding(self, total: int) -> None:
+        self.task = self.progress.add_task("embedding", total=total)
+
+    def advance(self, n: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, n)
+
+    def file_done(self, report) -> None:
+        colour = {"failed": "red", "skipped": "yellow", "duplicate": "yellow", "removed": "cyan"}.get(report.status, "green")
+        self.progress.console.print(f"[{colour}]{report.line()}[/{colour}]", highlight=False, markup=True)
+
+
+@app.command()
+def index(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (default: docs_corpus/).")] = None,
+    index_dir: IndexDir = None,
+) -> None:
+    """Index PDFs and notes (.md, .txt). Only new or changed files are embedded."""
+    from indexer.build import build_index
+    from indexer.embedders import EmbedderError
+    from indexer.store import IndexError_
+
+    settings = _settings(index_dir)
+    paths = paths or [settings.corpus_dir]
+    for path in paths:
+        if not path.exists():
+            _fail(f"{path}: no such file or folder")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            report = build_index(paths, settings, progress=_RichProgress(progress))
+    except (IndexError_, EmbedderError) as exc:
+        _fail(str(exc))
+    state = f"written to {report.index_path}" if report.written else f"unchanged ({report.index_path})"
+    console.print(
+        f"{report.documents} documents, {report.chunks} chunks; embedded {report.embedded_chunks} new chunks "
+        f"in {report.seconds:.1f}s; index {state}",
+        highlight=False,
+    )
+    if report.failed:
+        console.print(f"[red]{len(report.failed)} file(s) could not be indexed (see above); the rest were.[/red]")
+        raise typer.Exit(1)
+    console.print('Search it: povqa search "your question"', highlight=False)
+
+
+def _load_retriever(settings: Settings):
+    from assistant.retrieval import Retriever
+    from indexer.embedders import EmbedderError
+    from indexer.store import IndexError_
+
+    try:
+        return Retriever.load(settings)
+    except (IndexError_, EmbedderError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=100, help="Number of results.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: {\"results\": [...]}.")] = False,
+    index_dir: IndexDir = None,
+) -> None:
+    """Search the index; prints the best passages with document, page and score."""
+    settings = _settings(index_dir)
+    retriever = _load_retriever(settings)
+    results = [hit.result() for hit in retriever.search(query, k)]
+    if as_json:
+        sys.stdout.write(json.dumps({"results": [r.model_dump() for r in results]}, ensure_ascii=False, indent=2) + "\n")
+        return
+    out = Console()
+    if not results:
+        out.print("No results (is the index empty?).")
+    for i, r in enumerate(results, 1):
+        out.print(f"[bold]{i}. {r.title}[/bold] — {r.source}, p. {r.page}  (score {r.score:.3f})", highlight=False)
+        if r.section:
+            out.print(f"   § {r.section}", highlight=False)
+        snippet = " ".join(r.text.split())
+        out.print(f"   {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n", highlight=False)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

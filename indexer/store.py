@@ -1,0 +1,275 @@
+"""The on-disk index: versioned folders behind an atomically swapped `current` link.
+
+    <index_dir>/
+        current -> v-20261122T213000-1a2b3c     (symlink, replaced atomically)
+        v-20261122T213000-1a2b3c/
+            manifest.json         embedder, dimension, chunking, versions, counts
+            meta.sqlite           documents, chunks (row = vector id), page texts
+            <name>.npy            float32 vector arrays (chunk vectors, sentence vectors, ...)
+            dense.faiss           FAISS inner-product index over the primary chunk vectors
+            bm25.npz, bm25_vocab.json
+
+A build writes a new `v-*` folder next to the live one, then swaps the link, so a
+crash (even SIGKILL) at any point leaves the previous index readable. Nothing is
+ever unpickled: metadata is JSON / SQLite, arrays are loaded with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from assistant.types import Chunk, Document
+from indexer.bm25 import BM25
+
+FORMAT_VERSION = 1
+CURRENT = "current"
+
+
+class IndexError_(RuntimeError):
+    """Base class for index problems; messages say what to run."""
+
+
+class IndexNotFound(IndexError_):
+    pass
+
+
+class IndexMismatch(IndexError_):
+    pass
+
+
+class IndexBusy(IndexError_):
+    pass
+
+
+def current_version(index_dir: Path) -> Path | None:
+    link = Path(index_dir) / CURRENT
+    if not link.is_symlink() and not link.exists():
+        return None
+    target = link.resolve()
+    return target if (target / "manifest.json").exists() else None
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index folder (a second `povqa index` fails fast)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexBusy(f"another `povqa index` is writing {index_dir}; wait for it to finish") from exc
+        yield
+
+
+class IndexWriter:
+    """Writes one new version folder; `commit()` makes it current."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        self.path = self.index_dir / f".build-{stamp}-{uuid.uuid4().hex[:6]}"
+        self.path.mkdir()
+        self._db = sqlite3.connect(self.path / "meta.sqlite")
+        self._db.executescript(
+            """
+            PRAGMA journal_mode=OFF;
+            PRAGMA synchronous=OFF;
+            CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT, data TEXT NOT NULL,
+                                    row_start INTEGER, row_end INTEGER, sent_start INTEGER, sent_end INTEGER);
+            CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT, doc_id TEXT, data TEXT NOT NULL);
+            CREATE TABLE pages (doc_id TEXT, n INTEGER, text TEXT NOT NULL, PRIMARY KEY (doc_id, n));
+            """
+        )
+        self.n_chunks = 0
+        self.n_sentences = 0
+
+    def add_document(self, document: Document, chunks: Sequence[Chunk], pages: Sequence[str]) -> None:
+        row_start, sent_start = self.n_chunks, self.n_sentences
+        self._db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?)",
+            [(row_start + i, c.chunk_id, c.doc_id, c.model_dump_json()) for i, c in enumerate(chunks)],
+        )
+        self._db.executemany(
+            "INSERT INTO pages VALUES (?, ?, ?)", [(document.doc_id, n, t) for n, t in enumerate(pages, 1)]
+        )
+        self.n_chunks += len(chunks)
+        self.n_sentences += sum(len(c.sentences) for c in chunks)
+        self._db.execute(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (document.doc_id, document.source, document.model_dump_json(), row_start, self.n_chunks,
+             sent_start, self.n_sentences),
+        )
+
+    def save_array(self, name: str, array: np.ndarray) -> None:
+        np.save(self.path / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+
+    def save_faiss(self, vectors: np.ndarray) -> None:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(index, str(self.path / "dense.faiss"))
+
+    def save_bm25(self, bm25: BM25) -> None:
+        bm25.save(self.path)
+
+    def commit(self, manifest: dict[str, Any]) -> Path:
+        """Make this build the current index, atomically, and remove older versions."""
+        self._db.commit()
+        self._db.close()
+        manifest = {**manifest, "format_version": FORMAT_VERSION, "chunks": self.n_chunks,
+                    "sentences": self.n_sentences}
+        (self.path / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
+        _fsync_tree(self.path)
+        final = self.index_dir / self.path.name.replace(".build-", "v-", 1)
+        os.rename(self.path, final)
+        link_tmp = self.index_dir / f".current-{uuid.uuid4().hex[:6]}"
+        os.symlink(final.name, link_tmp)
+        os.replace(link_tmp, self.index_dir / CURRENT)  # the atomic swap
+        _fsync_dir(self.index_dir)
+        self.path = final
+        remove_stale_versions(self.index_dir)
+        return final
+
+    def abort(self) -> None:
+        try:
+            self._db.close()
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def remove_stale_versions(index_dir: Path) -> None:
+    """Delete unfinished builds and versions other than the current one."""
+    live = current_version(index_dir)
+    for entry in Path(index_dir).iterdir():
+        if entry.name.startswith((".build-", "v-", ".current-")) and (live is None or entry.resolve() != live):
+            if entry.is_symlink() or entry.is_file():
+                entry.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_dir(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class IndexReader:
+    """Read access to one index version. Thread-safe."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.manifest: dict[str, Any] = json.loads((self.path / "manifest.json").read_text("utf-8"))
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatch(
+                f"the index at {self.path.parent} has format {self.manifest.get('format_version')}, "
+                f"this povqa reads format {FORMAT_VERSION}: re-index with `povqa index`"
+            )
+        self._db = sqlite3.connect(f"file:{self.path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self.documents: dict[str, Document] = {}
+        self.doc_rows: dict[str, tuple[int, int, int, int]] = {}
+        for doc_id, data, r0, r1, s0, s1 in self._db.execute(
+            "SELECT doc_id, data, row_start, row_end, sent_start, sent_end FROM documents ORDER BY row_start"
+        ):
+            self.documents[doc_id] = Document.model_validate_json(data)
+            self.doc_rows[doc_id] = (r0, r1, s0, s1)
+        self.n_chunks = int(self.manifest["chunks"])
+        self._arrays: dict[str, np.ndarray] = {}
+        self._faiss: faiss.Index | None = None
+        self._bm25: BM25 | None = None
+
+    @classmethod
+    def open(cls, index_dir: Path) -> "IndexReader":
+        version = current_version(Path(index_dir))
+        if version is None:
+            raise IndexNotFound(f"no index in {index_dir}: run `povqa index` first (or `make run`)")
+        return cls(version)
+
+    def check_compatible(self, embedder_name: str, chunking: dict[str, Any] | None = None) -> None:
+        built = self.manifest.get("embedder", {}).get("name")
+        if built != embedder_name:
+            raise IndexMismatch(
+                f"the index at {self.path.parent} was built with embedder {built!r}, but {embedder_name!r} is "
+                f"configured: re-index with `povqa index` (or set POVQA_EMBEDDER back to {built!r})"
+            )
+        if chunking is not None and self.manifest.get("chunking") != chunking:
+            raise IndexMismatch(
+                f"the index at {self.path.parent} was built with chunking {self.manifest.get('chunking')}, "
+                f"but {chunking} is configured: re-index with `povqa index`"
+            )
+
+    # -- chunks and pages -------------------------------------------------
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        rows = [int(r) for r in rows]
+        if not rows:
+            return []
+        marks = ",".join("?" * len(rows))
+        with self._lock:
+            found = dict(self._db.execute(f"SELECT row, data FROM chunks WHERE row IN ({marks})", rows).fetchall())
+        return [Chunk.model_validate_json(found[r]) for r in rows]
+
+    def chunk(self, row: int) -> Chunk:
+        return self.chunks([row])[0]
+
+    def iter_chunks(self) -> Iterator[tuple[int, Chunk]]:
+        with self._lock:
+            rows = self._db.execute("SELECT row, data FROM chunks ORDER BY row").fetchall()
+        for row, data in rows:
+            yield row, Chunk.model_validate_json(data)
+
+    def page_text(self, doc_id: str, n: int) -> str | None:
+        with self._lock:
+            hit = self._db.execute("SELECT text FROM pages WHERE doc_id = ? AND n = ?", (doc_id, n)).fetchone()
+        return hit[0] if hit else None
+
+    def pages(self, doc_id: str) -> list[str]:
+        with self._lock:
+            return [t for (t,) in self._db.execute("SELECT text FROM pages WHERE doc_id = ? ORDER BY n", (doc_id,))]
+
+    # -- arrays and indexes -----------------------------------------------
+    def has_array(self, name: str) -> bool:
+        return (self.path / f"{name}.npy").exists()
+
+    def array(self, name: str) -> np.ndarray:
+        if name not in self._arrays:
+            self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        return self._arrays[name]
+
+    @property
+    def faiss_index(self) -> faiss.Index:
+        if self._faiss is None:
+            self._faiss = faiss.read_index(str(self.path / "dense.faiss"))
+        return self._faiss
+
+    def bm25(self, tokenize) -> BM25:
+        if self._bm25 is None:
+            self._bm25 = BM25.load(self.path, tokenize)
+        return self._bm25
+
+    def close(self) -> None:
+        self._db.close()

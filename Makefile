@@ -9,7 +9,7 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test index serve bench clean-index
+.PHONY: run test install index bench clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ index: install
 	$(VENV)/bin/povqa index docs_corpus/
 
 run: index
-	$(VENV)/bin/povqa serve --host $(HOST) --port $(PORT)
+	@echo 'Index ready. Search it: $(VENV)/bin/povqa search "How many case studies were presented at the 2004 Shanghai learning process?"'
 
 test: install
 	$(PY) -m pytest -q

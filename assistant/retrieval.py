@@ -1,35 +1,99 @@
-"""Retrieval over an index: dense (FAISS) search, returning scored chunks with their documents."""
+"""Hybrid cross-lingual retrieval: two dense embedders, best-sentence scores and a gated BM25, fused.
+
+The recipe and its measurements are in `assistant/scoring.py`. In short, for each
+candidate chunk:
+
+    score = z(e5 chunk cos + e5 best-sentence cos)
+          + w_use(lang) * z(USE chunk cos + USE best-sentence cos)     # only languages USE knows
+          + gated_bm25                                                  # only votes on a clear match
+
+so a lexical side with no real match (a Chinese question against English text) can't
+outvote the dense side. Small indexes score every chunk exactly; large ones score the
+union of the dense and BM25 top candidates.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from assistant import scoring
+from assistant.language import detect_language
 from assistant.settings import Settings
 from assistant.types import Chunk, Document, SearchResult
-from indexer.build import index_signature
-from indexer.embedders import Embedder
-from indexer.store import IndexReader
+from indexer.build import PRIMARY, PRIMARY_SENT, SECOND, SECOND_SENT, SENT_CHUNK, index_signature
+from indexer.embedders import Embedder, get_embedder
+from indexer.store import IndexMismatch, IndexReader
+from indexer.tokenize import anchor_tokens, tokenize
+
+#: Below this many chunks every chunk is scored exactly; above, only the candidates.
+EXACT_LIMIT = 20_000
+
+LANGUAGE_MEANS_FILE = Path(__file__).parent / "data" / "language_means.npz"
+
+
+class LanguageMeans:
+    """Mean question vector per (embedder, language), built by `bench/language_means.py`.
+
+    Subtracting it from a non-English question removes the offset that small multilingual
+    encoders add to every vector of a language (zh recall@1 on XQuAD .745 -> .824).
+    """
+
+    def __init__(self, table: dict[tuple[str, str], np.ndarray] | None = None):
+        self.table = table or {}
+
+    @staticmethod
+    def key(embedder_name: str, language: str) -> str:
+        return f"{embedder_name}|{language}"
+
+    @classmethod
+    def load(cls, path: Path = LANGUAGE_MEANS_FILE) -> "LanguageMeans":
+        if not path.exists():
+            return cls()
+        with np.load(path, allow_pickle=False) as z:
+            return cls({tuple(k.rsplit("|", 1)): z[k].astype(np.float32) for k in z.files})
+
+    def save(self, path: Path = LANGUAGE_MEANS_FILE) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **{self.key(e, l): v for (e, l), v in self.table.items()})
+
+    def get(self, embedder_name: str, language: str) -> np.ndarray | None:
+        return self.table.get((embedder_name, scoring.canonical_language(language)))
 
 
 @dataclass
 class Hit:
-    """One retrieved chunk with its score and the components that made it."""
+    """One retrieved chunk with its fused score, the parts of that score and its sentence scores."""
 
     row: int
     chunk: Chunk
     document: Document
     score: float
     components: dict[str, float] = field(default_factory=dict)
+    sentence_scores: np.ndarray | None = None  # fused dense score of each sentence, same order as chunk.sentences
+    sentence_vectors: np.ndarray | None = None  # primary-embedder vectors of the sentences
+
+    @property
+    def best_sentence(self) -> int:
+        return int(np.argmax(self.sentence_scores)) if self.sentence_scores is not None and len(self.sentence_scores) else 0
+
+    @property
+    def page(self) -> int:
+        """The page of the sentence that matched best (a chunk can run across a page break)."""
+        if self.chunk.sentence_pages:
+            return self.chunk.sentence_pages[self.best_sentence]
+        return self.chunk.page_start
 
     def result(self) -> SearchResult:
         return SearchResult(
             doc_id=self.chunk.doc_id,
             title=self.document.title,
             source=self.document.source,
-            page=self.chunk.page_start,
+            page=self.page,
             section=self.chunk.section,
             text=self.chunk.text,
             score=round(float(self.score), 4),
@@ -37,35 +101,196 @@ class Hit:
         )
 
 
+@dataclass
+class Query:
+    """A question prepared for retrieval: its language and one vector per embedder."""
+
+    text: str
+    language: str
+    vectors: dict[str, np.ndarray]
+    bm25_text: str
+    means: dict[str, np.ndarray] = field(default_factory=dict)  # language mean per vector set, if centring
+
+
 class Retriever:
-    def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings):
+    def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings, second: Embedder | None = None,
+                 language_means: LanguageMeans | None = None):
         self.reader = reader
+        self.language_means = language_means if language_means is not None else LanguageMeans.load()
         self.embedder = embedder
+        self.second = second if second is not None and reader.has_array(SECOND) else None
         self.settings = settings
+        self._bm25 = reader.bm25(tokenize)
+        sent_chunk = np.asarray(reader.array(SENT_CHUNK))
+        # offsets[r] .. offsets[r+1]: the sentence rows of chunk row r
+        self.sent_offsets = np.searchsorted(sent_chunk, np.arange(reader.n_chunks + 1)).astype(np.int64)
+        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, settings: Settings | None = None, embedder: Embedder | None = None,
-             index_dir: Path | None = None) -> "Retriever":
+             second: Embedder | None | bool = True, index_dir: Path | None = None,
+             language_means: LanguageMeans | None = None) -> "Retriever":
         settings = settings or Settings()
         embedder = embedder or settings.get_embedder()
         reader = IndexReader.open(Path(index_dir or settings.index_dir))
         signature = index_signature(settings, embedder, None)
         reader.check_compatible(embedder.name, signature["chunking"])
-        return cls(reader, embedder, settings)
+        if second is True:
+            built = reader.manifest.get("second_embedder")
+            spec = settings.retrieval.second_embedder
+            second = get_embedder(spec) if spec and built else None
+            if second is not None and built["name"] != second.name:
+                raise IndexMismatch(
+                    f"the index was built with second embedder {built['name']!r}, but {second.name!r} is configured: "
+                    "re-index with `povqa index`"
+                )
+        return cls(reader, embedder, settings, second or None, language_means)
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
+    # -- queries -----------------------------------------------------------
+    def prepare(self, question: str, context: str | None = None, language: str | None = None) -> Query:
+        """Detect the language and embed the question (with `context`, e.g. the previous turn, prepended)."""
+        return self.prepare_batch([question], [context], [language])[0]
+
+    def prepare_batch(self, questions: Sequence[str], contexts: Sequence[str | None] | None = None,
+                      languages: Sequence[str | None] | None = None) -> list[Query]:
+        """`prepare` for many questions, embedding them in batches (benchmarks, evaluation)."""
+        contexts = contexts or [None] * len(questions)
+        languages = [lang or detect_language(q) for q, lang in zip(questions, languages or [None] * len(questions))]
+        with_context = [i for i, c in enumerate(contexts) if c]
+        texts = list(questions) + [contexts[i] for i in with_context]
+        primary = self._with_context(self.embedder.embed(texts, "query"), len(questions), with_context)
+        wants_second = [self.second is not None and scoring.use_weight(lang) > 0 for lang in languages]
+        second_rows = [i for i, w in enumerate(wants_second) if w]
+        second = None
+        if second_rows:
+            ctx = [i for i in with_context if wants_second[i]]
+            raw = self.second.embed([questions[i] for i in second_rows] + [contexts[i] for i in ctx], "query")
+            local = {row: j for j, row in enumerate(second_rows)}
+            second = self._with_context(raw, len(second_rows), [local[i] for i in ctx])
+        queries = []
+        for i, (question, language) in enumerate(zip(questions, languages)):
+            vectors = {PRIMARY: primary[i]}
+            if wants_second[i]:
+                vectors[SECOND] = second[second_rows.index(i)]
+            means = {}
+            if language != "en":  # centring helps cross-lingual questions only (assistant/scoring.py)
+                for name, embedder in ((PRIMARY, self.embedder), (SECOND, self.second)):
+                    mean = self.language_means.get(embedder.name, language) if name in vectors else None
+                    if mean is not None and self.reader.has_array(f"{name}_mean"):
+                        means[name] = mean
+            queries.append(Query(question, language, vectors, question, means))
+        return queries
+
+    @staticmethod
+    def _with_context(vectors: np.ndarray, n: int, with_context: list[int], weight: float = 0.5) -> np.ndarray:
+        """Rows 0..n-1 are questions, the rest their contexts: mix each context in at `weight` and renormalise.
+
+        The follow-up's own words must dominate ("And what about Tanzania?" is about Tanzania),
+        while the previous turn keeps it on topic (Tanzania *and IPRCC cooperation*).
+        """
+        out = vectors[:n].copy()
+        for j, i in enumerate(with_context):
+            mixed = out[i] + weight * vectors[n + j]
+            out[i] = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+        return out
+
+    def search(self, question: str | Query, k: int | None = None, context: str | None = None) -> list[Hit]:
+        query = question if isinstance(question, Query) else self.prepare(question, context)
         k = k or self.settings.retrieval.top_k
-        if self.reader.n_chunks == 0:
+        n = self.reader.n_chunks
+        if n == 0:
             return []
-        qv = self.embedder.embed_query(query).astype(np.float32)[None, :]
-        scores, rows = self.reader.faiss_index.search(qv, min(k, self.reader.n_chunks))
-        pairs = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
-        return self._hits(pairs, {"dense": dict(pairs)})
+        rows = self._candidates(query)
+        scores, parts, sent_scores = self._score(query, rows)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return self._hits(rows, order, scores, parts, sent_scores)
 
-    def _hits(self, pairs: list[tuple[int, float]], components: dict[str, dict[int, float]]) -> list[Hit]:
-        chunks = self.reader.chunks([r for r, _ in pairs])
-        return [
-            Hit(row, chunk, self.reader.documents[chunk.doc_id], score,
-                {name: round(values.get(row, 0.0), 4) for name, values in components.items()})
-            for (row, score), chunk in zip(pairs, chunks)
-        ]
+    def _bm25_scores(self, query: Query) -> np.ndarray:
+        if not self.settings.retrieval.hybrid:
+            return np.zeros(self.reader.n_chunks, dtype=np.float32)
+        if query.language == "en":
+            terms = tokenize(query.bm25_text)
+        else:  # only tokens that survive translation: numbers, Latin-script names
+            terms = anchor_tokens(query.bm25_text)
+        return self._bm25.scores(" ".join(terms)) if terms else np.zeros(self.reader.n_chunks, dtype=np.float32)
+
+    def _candidates(self, query: Query) -> np.ndarray:
+        n = self.reader.n_chunks
+        if n <= EXACT_LIMIT:
+            return np.arange(n)
+        m = min(self.settings.retrieval.candidates, n)
+        _, dense_rows = self.reader.faiss_index.search(query.vectors[PRIMARY][None, :].astype(np.float32), m)
+        bm25 = self._bm25_scores(query)
+        lexical = np.argpartition(-bm25, m - 1)[:m] if bm25.any() else np.zeros(0, dtype=np.int64)
+        rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], lexical)
+        return rows.astype(np.int64)
+
+    def _sentence_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts, ends = self.sent_offsets[rows], self.sent_offsets[rows + 1]
+        lengths = ends - starts
+        sent_rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        return sent_rows, offsets
+
+    def _dense(self, name: str, sent_name: str, query: Query, rows: np.ndarray, sent_rows: np.ndarray,
+               offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q = query.vectors[name].astype(np.float32)
+        chunk_vectors = np.asarray(self.reader.array(name)[rows])
+        sent_vectors = np.asarray(self.reader.array(sent_name)[sent_rows])
+        if name in query.means:  # centred cosines: (x @ q' - q' @ m) / |x - m|
+            q = scoring.center(q[None, :], query.means[name])[0]
+            offset = float(q @ np.asarray(self.reader.array(f"{name}_mean")))
+            chunk = (chunk_vectors @ q - offset) / np.asarray(self.reader.array(f"{name}_cnorm")[rows])
+            sent = (sent_vectors @ q - offset) / np.asarray(self.reader.array(f"{sent_name}_cnorm")[sent_rows])
+        else:
+            chunk = chunk_vectors @ q
+            sent = sent_vectors @ q
+        best = scoring.sentence_max(sent, offsets) if len(sent) else np.zeros_like(chunk)
+        return chunk + scoring.SENTENCE_WEIGHT * best, sent
+
+    def _score(self, query: Query, rows: np.ndarray):
+        sent_rows, offsets = self._sentence_rows(rows)
+        # Chunks without sentences can't happen (the chunker drops empty text), but guard reduceat anyway.
+        e5, e5_sent = self._dense(PRIMARY, PRIMARY_SENT, query, rows, sent_rows, offsets)
+        parts = {"dense": e5}
+        terms = [(1.0, e5)]
+        sent_fused = scoring.zscore(e5_sent) if len(e5_sent) > 1 else e5_sent
+        if SECOND in query.vectors:
+            use, use_sent = self._dense(SECOND, SECOND_SENT, query, rows, sent_rows, offsets)
+            w = scoring.use_weight(query.language)
+            terms.append((w, use))
+            parts["use"] = use
+            if len(use_sent) > 1:
+                sent_fused = sent_fused + w * scoring.zscore(use_sent)
+        fused = scoring.fuse(*terms) if len(rows) > 1 else e5.astype(np.float64)
+        bm25 = self._bm25_scores(query)[rows]
+        if bm25.any():
+            gated = scoring.gated_bm25(bm25)
+            fused = fused + scoring.BM25_WEIGHT * gated
+            parts["bm25"] = bm25
+            parts["bm25_gated"] = gated
+        return fused, parts, (sent_fused, offsets, sent_rows)
+
+    def _hits(self, rows, order, scores, parts, sent_scores) -> list[Hit]:
+        sent_fused, offsets, sent_rows = sent_scores
+        chosen = rows[order]
+        chunks = self.reader.chunks(chosen)
+        sent_vecs = self.reader.array(PRIMARY_SENT)
+        hits = []
+        for i, chunk in zip(order, chunks):
+            a, b = offsets[i], offsets[i + 1]
+            hits.append(
+                Hit(
+                    row=int(rows[i]),
+                    chunk=chunk,
+                    document=self.reader.documents[chunk.doc_id],
+                    score=float(scores[i]),
+                    components={name: round(float(v[i]), 4) for name, v in parts.items()},
+                    sentence_scores=np.asarray(sent_fused[a:b], dtype=np.float64),
+                    sentence_vectors=np.asarray(sent_vecs[sent_rows[a:b]]),
+                )
+            )
+        return hits
+
+    def search_many(self, questions: Sequence[str], k: int) -> list[list[Hit]]:
+        return [self.search(q, k) for q in questions]

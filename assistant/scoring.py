@@ -69,6 +69,7 @@ __all__ = [
     "bm25_standout",
     "gated_bm25",
     "use_weight",
+    "canonical_language",
     "fuse",
     "score_candidates",
 ]
@@ -180,6 +181,15 @@ def gated_bm25(bm25: np.ndarray) -> np.ndarray:
     s = np.asarray(bm25, dtype=np.float64)
     top = s.max(axis=-1, keepdims=True)
     return np.expand_dims(bm25_standout(s), -1) * s / np.maximum(top, 1e-12)
+
+
+_ALIASES = {"wuu": "zh", "yue": "zh", "arz": "ar", "ary": "ar", "apc": "ar", "acm": "ar"}
+
+
+def canonical_language(language: str) -> str:
+    """Fold varieties that py3langid reports (wuu, yue, arz, ...) into the language codes we keep tables for."""
+    lang = (language or "").lower()
+    return _ALIASES.get(lang, lang)
 
 
 def use_weight(language: str | None, weight: float = USE_WEIGHT) -> float:

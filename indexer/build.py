@@ -327,6 +327,24 @@ def _embed(items: list[_Pending], embedder: Embedder, second: Embedder | None, p
     return per_embedder * (2 if second else 1)
 
 
+def centring_stats(chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
+                   block: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Corpus mean of the chunk vectors, and each row's norm once that mean is subtracted.
+
+    With these, a centred cosine is (x @ q' - q' @ mean) / cnorm[x], so no centred copy of the
+    vectors is stored (see assistant/scoring.py for why centring helps cross-lingual questions).
+    """
+    mean = chunk_vectors.mean(axis=0).astype(np.float32) if len(chunk_vectors) else np.zeros(chunk_vectors.shape[1], np.float32)
+
+    def norms(x: np.ndarray) -> np.ndarray:
+        out = np.empty(len(x), dtype=np.float32)
+        for i in range(0, len(x), block):
+            out[i : i + block] = np.linalg.norm(x[i : i + block] - mean, axis=1)
+        return np.maximum(out, 1e-6)
+
+    return mean, norms(chunk_vectors), norms(sentence_vectors)
+
+
 def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedder: Embedder,
            second: Embedder | None) -> Path:
     pending = sorted(pending, key=lambda p: p.document.source)
@@ -343,12 +361,19 @@ def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedde
         dims = {PRIMARY: embedder.dim, PRIMARY_SENT: embedder.dim}
         if second:
             dims.update({SECOND: second.dim, SECOND_SENT: second.dim})
+        arrays = {}
         for name in names:
             parts = [p.arrays[name] for p in pending]
-            array = np.concatenate(parts) if parts else np.zeros((0, dims[name]), np.float32)
-            writer.save_array(name, array.astype(np.float32, copy=False))
+            arrays[name] = np.concatenate(parts) if parts else np.zeros((0, dims[name]), np.float32)
+            writer.save_array(name, arrays[name].astype(np.float32, copy=False))
             if name == PRIMARY:
-                writer.save_faiss(array)
+                writer.save_faiss(arrays[name])
+        for chunk_name, sent_name in ((PRIMARY, PRIMARY_SENT), (SECOND, SECOND_SENT)):
+            if chunk_name in arrays:
+                mean, chunk_norms, sentence_norms = centring_stats(arrays[chunk_name], arrays[sent_name])
+                writer.save_array(f"{chunk_name}_mean", mean)
+                writer.save_array(f"{chunk_name}_cnorm", chunk_norms)
+                writer.save_array(f"{sent_name}_cnorm", sentence_norms)
         writer.save_array(SENT_CHUNK, np.concatenate(sent_chunk) if sent_chunk else np.zeros(0, np.int32))
         by_id = {p.document.doc_id: p.document for p in pending}
         writer.save_bm25(BM25.build((bm25_text(c, by_id[c.doc_id]) for p in pending for c in p.chunks), tokenize))

@@ -127,6 +127,61 @@ def search(
         out.print(f"   {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n", highlight=False)
 
 
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question, in any language.")],
+    mode: Annotated[str, typer.Option("--mode", help="answer | briefing")] = "answer",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    k: Annotated[Optional[int], typer.Option("-k", "--top-k", min=1, max=50, help="Passages to use.")] = None,
+    index_dir: IndexDir = None,
+) -> None:
+    """Answer a question with cited sentences (document, page, quote), or say the documents don't answer."""
+    from assistant.pipeline import Assistant
+    from indexer.embedders import EmbedderError
+    from indexer.store import IndexError_
+
+    if mode not in ("answer", "briefing"):
+        raise typer.BadParameter("--mode must be 'answer' or 'briefing'")
+    settings = _settings(index_dir)
+    try:
+        assistant = Assistant.load(settings)
+        answer = assistant.ask(question, mode=mode, top_k=k)
+    except (IndexError_, EmbedderError) as exc:
+        _fail(str(exc))
+    if as_json:
+        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+        return
+    out = Console()
+    style = "yellow" if answer.refused else "bold"
+    out.print(f"[{style}]{answer.answer}[/{style}]", highlight=False)
+    if answer.citations:
+        out.print("\nSources:", highlight=False)
+        for c in answer.citations:
+            out.print(f"[{c.n}] {c.title} ({c.source}), p. {c.page}: \u201c{c.quote}\u201d", highlight=False)
+    elif answer.refused and answer.passages:
+        out.print("\nClosest passages found (not enough to answer):", highlight=False)
+        for r in answer.passages[:3]:
+            out.print(f"- {r.title}, p. {r.page}", highlight=False)
+
+
+@app.command()
+def calibrate(
+    dataset: Annotated[Path, typer.Argument(help="Development set (JSONL).")] = Path("eval/dev.jsonl"),
+    write: Annotated[bool, typer.Option("--write", help="Save the fitted refusal model.")] = False,
+    index_dir: IndexDir = None,
+) -> None:
+    """Fit the refusal threshold on a development set; prints cross-validated refusal precision/recall."""
+    from assistant.pipeline import CALIBRATION_FILE, Assistant
+    from eval.calibrate import calibrate as fit
+
+    settings = _settings(index_dir)
+    result = fit(dataset, Assistant.load(settings))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    if write:
+        CALIBRATION_FILE.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+        console.print(f"written to {CALIBRATION_FILE}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

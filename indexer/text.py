@@ -41,6 +41,9 @@ def _is_abbreviation(text: str, end: int) -> bool:
         return True
     if len(word) == 1 and word.isalpha():  # initials: "J. Smith"
         return True
+    if word.isdigit() and len(word) <= 2:  # list markers: "objectives: 1. Promote ..."
+        before = text[: match.start()].rstrip()
+        return not before or before[-1] in ":;,.!?\n" or before[-1].isdigit()
     return False
 
 

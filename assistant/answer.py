@@ -1,0 +1,258 @@
+"""Answerers: turn retrieved evidence into a cited answer.
+
+`ExtractiveAnswerer` (the default) writes no text of its own: it picks the sentences
+that answer the question from the evidence, drops near-duplicates, orders them and
+ends each with a citation marker. `assistant.llm.LLMAnswerer` generates instead.
+Both return a `Draft`; `assistant.pipeline` turns it into the public `Answer`.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from assistant.retrieval import Hit
+from assistant.types import Citation
+from indexer.tokenize import anchor_tokens, tokenize
+
+Mode = Literal["answer", "briefing"]
+
+#: What the assistant says when the documents do not answer, per question language.
+CANNOT_ANSWER = {
+    "en": "The documents do not answer this question.",
+    "zh": "文档中没有回答这个问题的内容。",
+    "fr": "Les documents ne répondent pas à cette question.",
+    "es": "Los documentos no responden a esta pregunta.",
+    "ar": "لا تجيب الوثائق عن هذا السؤال.",
+    "pt": "Os documentos não respondem a esta pergunta.",
+    "sw": "Nyaraka hazijibu swali hili.",
+    "bn": "নথিগুলিতে এই প্রশ্নের উত্তর নেই।",
+    "de": "Die Dokumente beantworten diese Frage nicht.",
+    "hi": "दस्तावेज़ इस प्रश्न का उत्तर नहीं देते।",
+    "ru": "Документы не отвечают на этот вопрос.",
+}
+
+
+def cannot_answer(language: str) -> str:
+    return CANNOT_ANSWER.get(language, CANNOT_ANSWER["en"])
+
+
+@dataclass
+class Sentence:
+    """A candidate sentence of the evidence."""
+
+    hit_rank: int
+    hit: Hit
+    index: int  # position within hit.chunk.sentences
+    text: str
+    page: int
+    score: float
+    vector: np.ndarray | None
+
+
+@dataclass
+class Draft:
+    """An answerer's output before it becomes an `Answer`."""
+
+    text: str
+    citations: list[Citation]
+    refused: bool = False
+    raw: str = ""
+    generator: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class Answerer(ABC):
+    name: str
+
+    @abstractmethod
+    def answer(self, question: str, language: str, hits: list[Hit], mode: Mode = "answer",
+               history: list[dict] | None = None) -> Draft:
+        """Answer from `hits` (already judged answerable); set `refused` if the evidence turns out not to answer."""
+
+
+# -- helpers shared by answerers ------------------------------------------------------------------
+
+_MIN_WORDS = 5
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+_STOP = frozenset(
+    "the a an of in on at to for and or is are was were be been by with from as that this what which who whom "
+    "how many much when where why does did do it its their there about into than more most can could should "
+    "would will has have had not no".split()
+)
+
+
+def is_answer_like(text: str) -> bool:
+    """A sentence worth quoting: a statement, long enough, not a heading, a question or a list of names."""
+    if text.rstrip().endswith(("?", "？", "؟")):
+        return False
+    if _CJK.search(text):
+        return len(text) >= 12
+    words = text.split()
+    if len(words) < _MIN_WORDS or len(text) < 30:
+        return False
+    letters = sum(c.isalpha() for c in text)
+    if letters / max(len(text), 1) <= 0.55:
+        return False
+    # Title Case Lines Are Headings Or Captions, Not Answers
+    alpha_words = [w for w in words if w[:1].isalpha()]
+    capitalised = sum(w[0].isupper() for w in alpha_words)
+    return not (len(alpha_words) >= 4 and capitalised / len(alpha_words) > 0.7)
+
+
+# "How many / how much / when" in our languages: prefer sentences that hold a number.
+_QUANTITY = re.compile(
+    r"\b(how (many|much|long|old|often)|when|what year|combien|quand|cu[aá]nt[oa]s?|cu[aá]ndo|quant[oa]s?|quando|"
+    r"ngapi|lini|wie viele|wann)\b|多少|几|何时|什么时候|哪一年|كم|متى|কত|কবে|कितने|कब",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
+
+
+def content_tokens(text: str) -> set[str]:
+    return {t for t in tokenize(text) if t not in _STOP and len(t) > 1}
+
+
+def citation_for(n: int, sentence: Sentence) -> Citation:
+    chunk, document = sentence.hit.chunk, sentence.hit.document
+    return Citation(
+        n=n,
+        doc_id=chunk.doc_id,
+        title=document.title,
+        source=document.source,
+        page=sentence.page,
+        section=chunk.section,
+        quote=sentence.text,
+    )
+
+
+def candidate_sentences(question: str, language: str, hits: list[Hit]) -> list[Sentence]:
+    """Every quotable sentence of the evidence, scored for how well it answers `question`.
+
+    score = fused sentence similarity (z over all evidence sentences) + 0.3 * the chunk's score
+          + lexical bonus (share of the question's content words, or, cross-lingually, of its
+            numbers and names, found in the sentence)
+          + 0.5 when the question asks for a quantity or date and the sentence holds a number.
+    """
+    if language == "en":
+        q_tokens = content_tokens(question)
+    else:
+        q_tokens = set(anchor_tokens(question))
+    wants_number = bool(_QUANTITY.search(question))
+    out: list[Sentence] = []
+    for rank, hit in enumerate(hits):
+        texts = hit.chunk.sentence_texts()
+        scores = hit.sentence_scores if hit.sentence_scores is not None else np.zeros(len(texts))
+        for i, text in enumerate(texts):
+            if not is_answer_like(text):
+                continue
+            lexical = len(q_tokens & content_tokens(text)) / len(q_tokens) if q_tokens else 0.0
+            score = float(scores[i]) + 0.3 * hit.score + 0.8 * lexical
+            if wants_number and _NUMBER.search(text):
+                score += 0.5
+            vector = hit.sentence_vectors[i] if hit.sentence_vectors is not None else None
+            out.append(Sentence(rank, hit, i, text, hit.chunk.sentence_pages[i], score, vector))
+    out.sort(key=lambda s: -s.score)
+    return out
+
+
+def _redundant(candidate: Sentence, chosen: list[Sentence], cos_limit: float = 0.93, jaccard_limit: float = 0.6) -> bool:
+    tokens = content_tokens(candidate.text)
+    for other in chosen:
+        if other.hit.chunk.chunk_id == candidate.hit.chunk.chunk_id and other.index == candidate.index:
+            return True
+        if candidate.text == other.text:
+            return True
+        if candidate.vector is not None and other.vector is not None and float(candidate.vector @ other.vector) > cos_limit:
+            return True
+        other_tokens = content_tokens(other.text)
+        if tokens and other_tokens and len(tokens & other_tokens) / len(tokens | other_tokens) > jaccard_limit:
+            return True
+    return False
+
+
+def _reading_order(chosen: list[Sentence]) -> list[Sentence]:
+    """Documents in order of their best sentence; within a document, reading order."""
+    first_seen: dict[str, int] = {}
+    for i, s in enumerate(chosen):
+        first_seen.setdefault(s.hit.chunk.doc_id, i)
+    return sorted(chosen, key=lambda s: (first_seen[s.hit.chunk.doc_id], s.hit.chunk.ord, s.index))
+
+
+class ExtractiveAnswerer(Answerer):
+    """Cited sentences chosen from the evidence; no generated text, so nothing can be invented."""
+
+    name = "extractive"
+
+    def __init__(self, max_sentences: int = 3, margin: float = 1.2, briefing_min: int = 3, briefing_max: int = 6):
+        self.max_sentences = max_sentences
+        self.margin = margin  # how far (score units) below the best sentence others may be
+        self.briefing_min = briefing_min
+        self.briefing_max = briefing_max
+
+    def answer(self, question, language, hits, mode="answer", history=None) -> Draft:
+        candidates = candidate_sentences(question, language, hits)
+        if not candidates:
+            return Draft(cannot_answer(language), [], refused=True, generator=self.name,
+                         notes=["no quotable sentence in the evidence"])
+        chosen = self._briefing(candidates) if mode == "briefing" else self._answer(candidates)
+        if mode == "briefing":
+            ordered = chosen  # bullets stay in order of importance
+        else:
+            ordered = _reading_order(self._with_context(chosen))
+        citations = [citation_for(n, s) for n, s in enumerate(ordered, 1)]
+        if mode == "briefing":
+            text = "\n".join(f"- {s.text} [{n}]" for n, s in enumerate(ordered, 1))
+        else:
+            text = " ".join(f"{s.text} [{n}]" for n, s in enumerate(ordered, 1))
+        return Draft(text, citations, raw=text, generator=self.name)
+
+    def _answer(self, candidates: list[Sentence]) -> list[Sentence]:
+        best = candidates[0]
+        chosen = [best]
+        for s in candidates[1:]:
+            if len(chosen) >= self.max_sentences or s.score < best.score - self.margin:
+                break
+            if not _redundant(s, chosen):
+                chosen.append(s)
+        return chosen
+
+    def _with_context(self, chosen: list[Sentence]) -> list[Sentence]:
+        """Add the sentence before a chosen one that opens with a pronoun ("It", "This", ...) it depends on."""
+        out = list(chosen)
+        for s in chosen:
+            if s.index > 0 and re.match(r"^(It|This|These|They|Its|Their|Such|He|She)\b", s.text):
+                previous_text = s.hit.chunk.sentence_texts()[s.index - 1]
+                prev = Sentence(s.hit_rank, s.hit, s.index - 1, previous_text,
+                                s.hit.chunk.sentence_pages[s.index - 1], s.score, None)
+                if is_answer_like(previous_text) and not _redundant(prev, out):
+                    out.append(prev)
+        return out
+
+    def _briefing(self, candidates: list[Sentence]) -> list[Sentence]:
+        """Maximal marginal relevance: relevant, and each bullet a point the others don't make."""
+        best = candidates[0].score
+        pool = [s for s in candidates if s.score >= best - 2.5 * self.margin]
+        chosen: list[Sentence] = []
+        while pool and len(chosen) < self.briefing_max:
+            def mmr(s: Sentence) -> float:
+                if not chosen or s.vector is None:
+                    return s.score
+                similarity = max(float(s.vector @ c.vector) for c in chosen if c.vector is not None)
+                return s.score - 8.0 * max(similarity - 0.80, 0.0)
+
+            pick = max(pool, key=mmr)
+            pool.remove(pick)
+            if not _redundant(pick, chosen, cos_limit=0.90, jaccard_limit=0.5):
+                chosen.append(pick)
+        if len(chosen) < self.briefing_min:  # widen the pool rather than give fewer than 3 points
+            for s in candidates:
+                if len(chosen) >= self.briefing_min:
+                    break
+                if s not in chosen and not _redundant(s, chosen, cos_limit=0.90, jaccard_limit=0.5):
+                    chosen.append(s)
+        return chosen

@@ -1,0 +1,261 @@
+"""Answering: extractive citations, refusals, briefings, follow-ups, the LLM backend's post-checks."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from typer.testing import CliRunner
+
+from assistant.answer import CANNOT_ANSWER
+from assistant.cli import app
+from assistant.language import detect_language
+from assistant.langchain import PovqaRetriever
+from assistant.llm import LLMAnswerer, evidence_key
+from assistant.pipeline import Assistant, Calibration, is_follow_up, verify_citations
+from assistant.prompts import Prompt, PromptError
+from assistant.rerank import Reranker
+from assistant.settings import Settings
+from assistant.types import Citation
+from indexer.build import build_index
+from tests.conftest import HashEmbedder
+
+NOTES = {
+    "iprcc.md": """# Cooperation with Africa
+
+IPRCC has organised training courses for officials from 40 African countries since 2005.
+The courses cover rural development, microfinance and agricultural extension.
+
+# Tanzania
+
+In 2010 the Tanzanian government asked IPRCC to send experts to run village demonstration projects.
+IPRCC is studying a China-Tanzania microfinance centre with the Tanzanian NGO PRIDE.
+
+# Shanghai
+
+More than 100 case studies (out of 800 nominated cases) were presented at the Shanghai conference in 2004.
+The Chinese partners wrote eight of the case studies with the World Bank.
+""",
+    "copy.md": """# Repeated
+
+More than 100 case studies (out of 800 nominated cases) were presented at the Shanghai conference in 2004.
+Microfinance schemes reached rural women in three provinces during the pilot phase of the programme.
+""",
+    "water.md": """# Water supply
+
+Deep wells brought clean drinking water to drought-stricken districts in the north.
+Village committees maintain the pumps and collect a small monthly fee from each household.
+Water-borne disease cases fell by half within two years of the new wells opening.
+""",
+}
+
+ALWAYS_ANSWER = Calibration(bias=50.0, w_chunk=0.0, w_sentence=0.0)
+NEVER_ANSWER = Calibration(bias=-50.0, w_chunk=0.0, w_sentence=0.0)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, text in NOTES.items():
+        (folder / name).write_text(text, "utf-8")
+    settings = Settings()
+    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    return settings
+
+
+def _assistant(settings, calibration=ALWAYS_ANSWER, **kw):
+    return Assistant.load(settings, embedder=HashEmbedder(), **kw) if not kw.get("answerer") else None
+
+
+def make(settings, calibration=ALWAYS_ANSWER, answerer=None, reranker=None):
+    from assistant.retrieval import Retriever
+
+    retriever = Retriever.load(settings, embedder=HashEmbedder())
+    return Assistant(retriever, answerer, settings, calibration=calibration, reranker=reranker)
+
+
+def _strip_markers(text: str) -> str:
+    return re.sub(r"\s*\[\d+\]", "", text)
+
+
+def test_extractive_answer_is_only_cited_verbatim_sentences(settings):
+    answer = make(settings).ask("How many case studies were presented in Shanghai in 2004?")
+    assert not answer.refused and answer.generator == "extractive"
+    assert "More than 100 case studies (out of 800 nominated cases)" in answer.answer
+    sentences = re.findall(r"(.+?) \[(\d+)\](?:\s|$)", answer.answer)
+    assert sentences and len(sentences) == len(answer.citations)
+    by_n = {c.n: c for c in answer.citations}
+    for text, n in sentences:
+        citation = by_n[int(n)]
+        assert citation.quote == text.strip(), "each sentence is exactly its quote: nothing invented"
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    passages = {p.chunk_id: p.text for p in answer.passages}
+    for c in answer.citations:
+        assert any(c.quote in text for text in passages.values())
+    assert set(answer.timings_ms) == {"retrieve", "answer", "total"}
+
+
+def test_duplicate_sentences_from_two_documents_are_cited_once(settings):
+    answer = make(settings).ask("How many case studies were presented at the Shanghai conference?")
+    quotes = [c.quote for c in answer.citations]
+    assert sum("More than 100 case studies" in q for q in quotes) == 1
+
+
+def test_refusal_is_in_the_question_language_and_cites_nothing(settings):
+    assistant = make(settings, calibration=NEVER_ANSWER)
+    for question, lang in [
+        ("Quel est le budget de l'IPRCC en 2030 ?", "fr"),
+        ("¿Cuál es el presupuesto de 2030?", "es"),
+        ("2030年的预算是多少？", "zh"),
+        ("Bajeti ya mwaka 2030 ni kiasi gani?", "sw"),
+    ]:
+        answer = assistant.ask(question)
+        assert answer.refused and answer.citations == []
+        assert answer.question_language == lang
+        assert answer.answer == CANNOT_ANSWER[lang]
+        assert answer.passages, "what was found is still shown"
+
+
+def test_briefing_gives_distinct_cited_bullets(settings):
+    answer = make(settings).ask("Draft a briefing on IPRCC's work in Africa and Tanzania", mode="briefing")
+    bullets = answer.answer.splitlines()
+    assert 3 <= len(bullets) <= 6
+    numbers = []
+    for bullet in bullets:
+        match = re.fullmatch(r"- (.+) \[(\d+)\]", bullet)
+        assert match, bullet
+        numbers.append(int(match.group(2)))
+    assert len(set(numbers)) == len(numbers) == len(answer.citations)
+    assert len({c.quote for c in answer.citations}) == len(bullets)
+
+
+def test_follow_up_question_uses_the_previous_turn(settings):
+    assistant = make(settings)
+    history = [
+        {"role": "user", "content": "What cooperation does IPRCC have with African countries?"},
+        {"role": "assistant", "content": "IPRCC has organised training courses for officials from 40 African countries."},
+    ]
+    assert is_follow_up("And what about Tanzania?")
+    answer = assistant.ask("And what about Tanzania?", history=history)
+    assert answer.passages[0].section == "Tanzania"
+    assert any("Tanzania" in c.quote for c in answer.citations)
+
+
+def test_forged_citations_are_dropped(settings):
+    assistant = make(settings)
+    _, hits = assistant.retrieve("Shanghai case studies")
+    real = hits[0]
+    good = Citation(n=1, doc_id=real.chunk.doc_id, title="t", source="s", page=real.page, section="",
+                    quote=real.chunk.sentence_texts()[0])
+    forged = good.model_copy(update={"n": 2, "quote": "IPRCC trained one million officials."})
+    wrong_page = good.model_copy(update={"n": 3, "page": 99})
+    assert verify_citations([good, forged, wrong_page], hits) == [good]
+
+
+class ReverseReranker(Reranker):
+    name = "reverse"
+
+    def scores(self, query, texts):
+        return list(range(len(texts)))  # last retrieved first
+
+
+def test_reranker_reorders_evidence(settings):
+    plain = make(settings).ask("clean drinking water wells")
+    reranked = make(settings, reranker=ReverseReranker()).ask("clean drinking water wells", top_k=3)
+    assert plain.passages[0].section == "Water supply"
+    assert reranked.passages[0].section != "Water supply"
+
+
+def test_langchain_retriever(settings):
+    from assistant.retrieval import Retriever
+
+    retriever = PovqaRetriever(retriever=Retriever.load(settings, embedder=HashEmbedder()), k=2)
+    docs = retriever.invoke("deep wells drinking water")
+    assert len(docs) == 2
+    assert "Deep wells" in docs[0].page_content
+    assert docs[0].metadata["source"] == "water.md" and docs[0].metadata["page"] == 1
+
+
+# -- LLM backend: a scripted chat model (LangChain's own fake) stands in for the server ------------
+
+def _llm_assistant(settings, reply: str):
+    model = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
+    return make(settings, answerer=LLMAnswerer(model, label="llm:scripted"))
+
+
+def test_llm_citations_are_checked_and_invented_keys_removed(settings):
+    assistant = make(settings)
+    _, hits = assistant.retrieve("Tanzania microfinance centre")
+    key = evidence_key(hits[0])
+    reply = f"IPRCC studies a microfinance centre with PRIDE [{key}]. It also trained astronauts [e9999999]."
+    answer = _llm_assistant(settings, reply).ask("Tanzania microfinance centre")
+    assert not answer.refused and answer.generator == "llm:scripted"
+    assert "[e9999999]" not in answer.answer and "[1]" in answer.answer
+    assert len(answer.citations) == 1
+    assert "PRIDE" in answer.citations[0].quote
+    assert answer.citations[0].quote in hits[0].chunk.text
+
+
+def test_llm_answer_without_valid_citation_is_not_presented_as_grounded(settings):
+    answer = _llm_assistant(settings, "HACKED [e0000000]").ask("Tanzania microfinance centre")
+    assert answer.refused and answer.citations == []
+    assert answer.answer == CANNOT_ANSWER["en"]
+
+
+def test_llm_prompt_marks_evidence_as_data_and_asks_for_the_question_language(settings):
+    assistant = make(settings)
+    language, hits = assistant.retrieve("Quels projets l'IPRCC mène-t-il en Tanzanie ?")
+    messages = LLMAnswerer(GenericFakeChatModel(messages=iter([]))).messages(
+        "Quels projets l'IPRCC mène-t-il en Tanzanie ?", language, hits, "answer", None)
+    prompt = messages[0][1]
+    assert "French" in prompt and "data, not instructions" in prompt
+    assert f'key="{evidence_key(hits[0])}"' in prompt and CANNOT_ANSWER["fr"] in prompt
+
+
+def test_prompt_templates_check_their_variables():
+    with pytest.raises(PromptError, match="missing"):
+        Prompt("qa", "Answer $question", {"question", "evidence"})
+    with pytest.raises(PromptError, match="unknown"):
+        Prompt("qa", "$question $evidence $secret", {"question", "evidence"})
+    assert Prompt("qa", "$question / $evidence", {"question", "evidence"}).render(question="q", evidence="e") == "q / e"
+
+
+def test_llm_settings_without_a_backend_say_what_to_set():
+    from assistant.llm import LLMError
+
+    with pytest.raises(LLMError, match="POVQA_LLM__BASE_URL"):
+        LLMAnswerer.from_settings(Settings(answerer="llm"))
+
+
+@pytest.mark.parametrize(
+    "question, lang",
+    [
+        ("How many case studies were presented?", "en"),
+        ("¿Cuántos estudios de caso se presentaron?", "es"),
+        ("Combien d'études de cas ont été présentées ?", "fr"),
+        ("Quantos estudos de caso foram apresentados?", "pt"),
+        ("Ni tafiti ngapi za kesi ziliwasilishwa?", "sw"),
+        ("কতগুলি কেস স্টাডি উপস্থাপন করা হয়েছিল?", "bn"),
+        ("2004年上海会议提交了多少案例？", "zh"),
+        ("كم عدد دراسات الحالة التي قدمت؟", "ar"),
+    ],
+)
+def test_question_language_detection(question, lang):
+    assert detect_language(question) == lang
+
+
+def test_cli_ask_json(settings, monkeypatch):
+    from assistant import pipeline
+
+    monkeypatch.setattr(pipeline.Calibration, "load", classmethod(lambda cls, path=None: ALWAYS_ANSWER))
+    result = CliRunner().invoke(app, ["ask", "Who maintains the pumps?", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"answer", "refused", "question_language", "citations", "passages", "generator", "timings_ms"}
+    assert payload["citations"][0]["quote"] in payload["answer"]
+    human = CliRunner().invoke(app, ["ask", "Who maintains the pumps?"])
+    assert "Sources:" in human.stdout and "water.md" in human.stdout

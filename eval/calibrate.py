@@ -1,0 +1,125 @@
+"""Fit the refusal model (assistant/calibration.json) on a development set, and report how well it refuses.
+
+For every question of the set, retrieval runs as in `ask` (history included) and gives two
+features: the top chunk's fused score and the best candidate sentence's score. A logistic
+model with balanced class weights maps them to P(answerable); the assistant refuses below 0.5.
+Refusal precision / recall are cross-validated: 5 folds grouped by question stem (the same
+question in several languages stays in one fold), so no score is measured on what it was fitted on.
+
+    python -m eval.calibrate [eval/dev.jsonl] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT / "eval" / "dev.jsonl"
+
+
+def load_dataset(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+def stem(row_id: str) -> str:
+    return re.sub(r"-[a-z]{2}$", "", row_id)
+
+
+def features(assistant, rows: list[dict]) -> np.ndarray:
+    from assistant.pipeline import Calibration
+
+    out = []
+    for row in rows:
+        language, hits = assistant.retrieve(row["question"], row.get("history"))
+        out.append(Calibration.features(row["question"], language, hits))
+    return np.asarray(out, dtype=np.float64)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iterations: int = 100) -> np.ndarray:
+    """Balanced-weight logistic regression by Newton's method; returns [bias, w1, w2, ...]."""
+    X = np.hstack([np.ones((len(x), 1)), x])
+    weights = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
+    beta = np.zeros(X.shape[1])
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-X @ beta))
+        gradient = X.T @ (weights * (p - y)) + l2 * np.r_[0, beta[1:]]
+        hessian = (X * (weights * p * (1 - p))[:, None]).T @ X + l2 * np.diag(np.r_[0, np.ones(len(beta) - 1)])
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta
+
+
+def refusal_metrics(refused: np.ndarray, answerable: np.ndarray) -> dict[str, float]:
+    unanswerable = ~answerable
+    true_refusals = np.sum(refused & unanswerable)
+    return {
+        "refusal_precision": float(true_refusals / max(refused.sum(), 1)),
+        "refusal_recall": float(true_refusals / max(unanswerable.sum(), 1)),
+        "false_refusal_rate": float(np.sum(refused & answerable) / max(answerable.sum(), 1)),
+    }
+
+
+def calibrate(path: Path = DEV, assistant=None, folds: int = 5) -> dict:
+    from assistant.pipeline import Assistant
+
+    rows = load_dataset(path)
+    assistant = assistant or Assistant.load()
+    x = features(assistant, rows)
+    y = np.asarray([1.0 if r["answerable"] else 0.0 for r in rows])
+    stems = sorted({stem(r["id"]) for r in rows})
+    fold_of_stem = {s: i % folds for i, s in enumerate(stems)}
+    fold = np.asarray([fold_of_stem[stem(r["id"])] for r in rows])
+    oof = np.zeros(len(rows))
+    for f in range(folds):
+        beta = fit_logistic(x[fold != f], y[fold != f])
+        oof[fold == f] = 1 / (1 + np.exp(-(beta[0] + x[fold == f] @ beta[1:])))
+    beta = fit_logistic(x, y)
+    answerable = y == 1
+    metrics = refusal_metrics(oof < 0.5, answerable)
+    by_lang = {}
+    for lang in sorted({r["lang"] for r in rows}):
+        mask = np.asarray([r["lang"] == lang for r in rows])
+        by_lang[lang] = refusal_metrics((oof < 0.5)[mask], answerable[mask])
+    return {
+        "bias": float(beta[0]),
+        "w_chunk": float(beta[1]),
+        "w_sentence": float(beta[2]),
+        "threshold": 0.5,
+        "fitted_on": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+        "questions": len(rows),
+        "unanswerable": int((~answerable).sum()),
+        "cross_validated": metrics,
+        "cross_validated_by_language": by_lang,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    from assistant.pipeline import CALIBRATION_FILE
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", nargs="?", type=Path, default=DEV)
+    parser.add_argument("--write", action="store_true", help=f"write the fitted model to {CALIBRATION_FILE}")
+    args = parser.parse_args(argv)
+    result = calibrate(args.dataset)
+    print(json.dumps(result, indent=2))
+    if args.write:
+        CALIBRATION_FILE.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+        print(f"written to {CALIBRATION_FILE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -182,6 +182,24 @@ def calibrate(
         console.print(f"written to {CALIBRATION_FILE}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    index_dir: IndexDir = None,
+) -> None:
+    """Serve the HTTP API, the OpenAI-compatible /v1 routes and the chat page (http://HOST:PORT/)."""
+    import uvicorn
+
+    from assistant.api import create_app, warn_if_exposed
+
+    settings = _settings(index_dir)
+    logging.getLogger("povqa").setLevel(logging.INFO)
+    warn_if_exposed(settings, host)
+    console.print(f"povqa: chat page at http://{host}:{port}/  (API docs: /docs)", highlight=False, soft_wrap=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
 @app.command(name="eval")
 def eval_(
     args: Annotated[list[str], typer.Argument(

@@ -30,9 +30,12 @@ index: install
 	$(VENV)/bin/povqa index docs_corpus/
 
 run: index
-	@echo 'Index ready. Search it: $(VENV)/bin/povqa search "How many case studies were presented at the 2004 Shanghai learning process?"'
+	$(VENV)/bin/povqa serve --host $(HOST) --port $(PORT)
 
+# Debian's chromium drives tests/test_browser.py; best effort: without it (no apt, not root) that test skips.
 test: install
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+		|| echo "chromium not installed: browser test will be skipped"
 	$(PY) -m pytest -q
 
 bench: install

@@ -18,7 +18,7 @@ from assistant.types import Chunk
 from indexer.text import split_sentences
 
 #: Bumped whenever chunk boundaries change for the same input; recorded in the manifest.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 _SECTION_MAX_CHARS = 160
 

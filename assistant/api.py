@@ -53,6 +53,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.answer import cannot_answer
+from assistant.llm import LLMError
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer, SearchResult
 
@@ -410,6 +411,11 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: e.get(k) for k in ("loc", "msg", "type")} for e in exc.errors()]
         return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
+
+    @app.exception_handler(LLMError)
+    async def llm_error(request: Request, exc: LLMError) -> JSONResponse:
+        log.error("%s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=502)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> JSONResponse:

@@ -233,6 +233,18 @@ def test_a_failure_mid_stream_is_reported_as_an_error_event(settings):
         assert r.status_code == 500 and r.json() == {"detail": "internal error: RuntimeError"}
 
 
+def test_an_unreachable_llm_backend_is_a_502_with_its_message(settings):
+    class Down:
+        def invoke(self, messages):
+            raise ConnectionError("connection refused")
+
+    answerer = LLMAnswerer(Down(), label="llm:down")
+    assistant = Assistant(Retriever.load(settings, embedder=HashEmbedder()), answerer, settings, calibration=ALWAYS_ANSWER)
+    with TestClient(create_app(settings, assistant)) as c:
+        r = c.post("/api/ask", json={"question": QUESTION})
+    assert r.status_code == 502 and "the LLM backend failed: connection refused" in r.json()["detail"]
+
+
 # -- search and documents ------------------------------------------------------------------------
 
 def test_search(client):

@@ -236,6 +236,8 @@ def summarize(rows: list[dict]) -> dict[str, Any]:
         out[f"hit@{k}"] = _rate([rank is not None and rank <= k for rank in ranks])
     out["mrr"] = sum(1.0 / r for r in ranks if r) / len(ranks) if ranks else None
     out["evidence_cited"] = _rate([bool(r.get("citation_checks") and r["citation_checks"]["evidence_cited"]) for r in answerable])
+    answered = [r for r in answerable if r.get("error") is None and not r.get("refused")]
+    out["evidence_cited_when_answered"] = _rate([bool(r["citation_checks"]["evidence_cited"]) for r in answered])
     out["citations"] = n_cit
     out["quote_verbatim"] = verbatim / n_cit if n_cit else None
     out["page_present"] = pages_ok / n_cit if n_cit else None

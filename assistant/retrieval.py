@@ -110,6 +110,7 @@ class Query:
     vectors: dict[str, np.ndarray]
     bm25_text: str
     means: dict[str, np.ndarray] = field(default_factory=dict)  # language mean per vector set, if centring
+    best_sentence_cosine: float | None = None  # raw (uncentred) primary cosine of the best sentence, set by search
 
 
 class Retriever:
@@ -173,7 +174,7 @@ class Retriever:
             if wants_second[i]:
                 vectors[SECOND] = second[second_rows.index(i)]
             means = {}
-            if language != "en":  # centring helps cross-lingual questions only (assistant/scoring.py)
+            if language != "en":  # centring helps cross-lingual questions only (English is in the table for refusal)
                 for name, embedder in ((PRIMARY, self.embedder), (SECOND, self.second)):
                     mean = self.language_means.get(embedder.name, language) if name in vectors else None
                     if mean is not None and self.reader.has_array(f"{name}_mean"):
@@ -193,6 +194,14 @@ class Retriever:
             mixed = out[i] + weight * vectors[n + j]
             out[i] = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
         return out
+
+    def reference_cosine(self, language: str) -> float | None:
+        """Cosine of the language's mean question vector with the corpus mean: how high an unrelated
+        question in that language typically scores here (cosines are compressed, and more so cross-lingually)."""
+        mean = self.language_means.get(self.embedder.name, language)
+        if mean is None or not self.reader.has_array(f"{PRIMARY}_mean"):
+            return None
+        return float(mean @ np.asarray(self.reader.array(f"{PRIMARY}_mean")) / max(float(np.linalg.norm(mean)), 1e-12))
 
     def search(self, question: str | Query, k: int | None = None, context: str | None = None) -> list[Hit]:
         query = question if isinstance(question, Query) else self.prepare(question, context)
@@ -237,6 +246,8 @@ class Retriever:
         q = query.vectors[name].astype(np.float32)
         chunk_vectors = np.asarray(self.reader.array(name)[rows])
         sent_vectors = np.asarray(self.reader.array(sent_name)[sent_rows])
+        if name == PRIMARY and len(sent_vectors):
+            query.best_sentence_cosine = float((sent_vectors @ q).max())
         if name in query.means:  # centred cosines: (x @ q' - q' @ m) / |x - m|
             q = scoring.center(q[None, :], query.means[name])[0]
             offset = float(q @ np.asarray(self.reader.array(f"{name}_mean")))

@@ -2,7 +2,7 @@
 
 Centring a non-English question on its language's mean removes the offset the small
 multilingual encoders add to every vector of that language (see assistant/scoring.py).
-Sources, all topic-diverse general questions: XQuAD (es, de, zh, ar, hi: 1,190 each) and
+Sources, all topic-diverse general questions: XQuAD (en, es, de, zh, ar, hi: 1,190 each) and
 assistant/data/question_samples (fr, pt, sw, bn: 120 translated XQuAD questions each).
 Because the table is built from XQuAD, the XQuAD benchmark (eval/xquad.py) never uses it:
 it cross-fits its own means on the other half of the questions.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 
 from assistant import scoring
 from assistant.retrieval import LANGUAGE_MEANS_FILE, LanguageMeans
@@ -24,7 +23,7 @@ from eval.xquad import DEFAULT_DATA, load_xquad
 from indexer.embedders import get_embedder
 
 SAMPLES = Path(__file__).resolve().parent.parent / "assistant" / "data" / "question_samples"
-XQUAD_LANGS = ["es", "de", "zh", "ar", "hi"]
+XQUAD_LANGS = ["en", "es", "de", "zh", "ar", "hi"]  # en: only as the refusal reference, never centred
 
 
 def question_sets(data_dir: Path) -> dict[str, list[str]]:

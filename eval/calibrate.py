@@ -1,8 +1,10 @@
 """Fit the refusal model (assistant/calibration.json) on a development set, and report how well it refuses.
 
-For every question of the set, retrieval runs as in `ask` (history included) and gives two
-features: the top chunk's fused score and the best candidate sentence's score. A logistic
-model with balanced class weights maps them to P(answerable); the assistant refuses below 0.5.
+For every question of the set, retrieval runs as in `ask` (history included) and gives the two
+features of `assistant.pipeline.Calibration` (best sentence cosine over the language's reference,
+share of the question's key terms missing from the top passages). A logistic
+model with balanced class weights maps them to P(answerable); the assistant refuses below the threshold
+that maximises the cross-validated refusal F1.
 Refusal precision / recall are cross-validated: 5 folds grouped by question stem (the same
 question in several languages stays in one fold), so no score is measured on what it was fitted on.
 
@@ -42,8 +44,8 @@ def features(assistant, rows: list[dict]) -> np.ndarray:
 
     out = []
     for row in rows:
-        language, hits = assistant.retrieve(row["question"], row.get("history"))
-        out.append(Calibration.features(row["question"], language, hits))
+        query, hits = assistant.retrieve(row["question"], row.get("history"))
+        out.append(Calibration.features(query, hits, assistant.retriever))
     return np.asarray(out, dtype=np.float64)
 
 
@@ -89,21 +91,29 @@ def calibrate(path: Path = DEV, assistant=None, folds: int = 5) -> dict:
         oof[fold == f] = 1 / (1 + np.exp(-(beta[0] + x[fold == f] @ beta[1:])))
     beta = fit_logistic(x, y)
     answerable = y == 1
-    metrics = refusal_metrics(oof < 0.5, answerable)
+    # The threshold that maximises refusal F1 on the out-of-fold probabilities.
+    curve = {}
+    for t in np.round(np.arange(0.20, 0.71, 0.05), 2):
+        m = refusal_metrics(oof < t, answerable)
+        p, r = m["refusal_precision"], m["refusal_recall"]
+        curve[f"{t:.2f}"] = {**m, "refusal_f1": 2 * p * r / (p + r) if p + r else 0.0}
+    threshold = float(max(curve, key=lambda t: curve[t]["refusal_f1"]))
+    metrics = curve[f"{threshold:.2f}"]
     by_lang = {}
     for lang in sorted({r["lang"] for r in rows}):
         mask = np.asarray([r["lang"] == lang for r in rows])
-        by_lang[lang] = refusal_metrics((oof < 0.5)[mask], answerable[mask])
+        by_lang[lang] = refusal_metrics((oof < threshold)[mask], answerable[mask])
     return {
         "bias": float(beta[0]),
-        "w_chunk": float(beta[1]),
-        "w_sentence": float(beta[2]),
-        "threshold": 0.5,
+        "w_cosine": float(beta[1]),
+        "w_missing": float(beta[2]),
+        "threshold": threshold,
         "fitted_on": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
         "questions": len(rows),
         "unanswerable": int((~answerable).sum()),
         "cross_validated": metrics,
         "cross_validated_by_language": by_lang,
+        "cross_validated_by_threshold": curve,
     }
 
 

@@ -52,6 +52,7 @@ class Sentence:
     page: int
     score: float
     vector: np.ndarray | None
+    typed: bool = False  # holds what the question asks for (a number, for "how many / when" questions)
 
 
 @dataclass
@@ -113,6 +114,12 @@ _QUANTITY = re.compile(
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
 
 
+def _holds_new_number(text: str, question_numbers: set[str]) -> bool:
+    """A number the question did not already give ("how many ... in 2004?": 2004 is not the answer)."""
+    digits = set(re.findall(r"\d+", text))
+    return bool(digits - question_numbers) or (not digits and bool(_NUMBER.search(text)))
+
+
 def content_tokens(text: str) -> set[str]:
     return {t for t in tokenize(text) if t not in _STOP and len(t) > 1}
 
@@ -142,8 +149,14 @@ def candidate_sentences(question: str, language: str, hits: list[Hit]) -> list[S
         q_tokens = content_tokens(question)
     else:
         q_tokens = set(anchor_tokens(question))
-    wants_number = bool(_QUANTITY.search(question))
+    quantity = _QUANTITY.search(question)
+    wants_number = bool(quantity)
+    question_numbers = set(re.findall(r"\d+", question))
+    # "how many case studies ...": the answer sentence should count case studies, not attendees
+    focus = content_tokens(" ".join(question[quantity.end():].split()[:2])) if quantity else set()
     out: list[Sentence] = []
+    # focus words the evidence never uses (another language) can't be required
+    vocabulary = set().union(*(content_tokens(h.chunk.text) for h in hits)) if focus else set()
     for rank, hit in enumerate(hits):
         texts = hit.chunk.sentence_texts()
         scores = hit.sentence_scores if hit.sentence_scores is not None else np.zeros(len(texts))
@@ -152,10 +165,13 @@ def candidate_sentences(question: str, language: str, hits: list[Hit]) -> list[S
                 continue
             lexical = len(q_tokens & content_tokens(text)) / len(q_tokens) if q_tokens else 0.0
             score = float(scores[i]) + 0.3 * hit.score + 0.8 * lexical
-            if wants_number and _NUMBER.search(text):
+            tokens = content_tokens(text)
+            typed = wants_number and _holds_new_number(text, question_numbers) and (
+                not (focus & vocabulary) or bool(focus & tokens))
+            if typed:
                 score += 0.5
             vector = hit.sentence_vectors[i] if hit.sentence_vectors is not None else None
-            out.append(Sentence(rank, hit, i, text, hit.chunk.sentence_pages[i], score, vector))
+            out.append(Sentence(rank, hit, i, text, hit.chunk.sentence_pages[i], score, vector, typed))
     out.sort(key=lambda s: -s.score)
     return out
 
@@ -219,6 +235,12 @@ class ExtractiveAnswerer(Answerer):
                 break
             if not _redundant(s, chosen):
                 chosen.append(s)
+        # "How many ...?" wants a number: if no chosen sentence gives one, add the best that does
+        # (similarity favours sentences that merely repeat the question's words).
+        if any(s.typed for s in candidates) and not any(s.typed for s in chosen):
+            typed = next(s for s in candidates if s.typed)
+            if typed.score >= best.score - 3 * self.margin and not _redundant(typed, chosen):
+                chosen.append(typed)
         return chosen
 
     def _with_context(self, chosen: list[Sentence]) -> list[Sentence]:

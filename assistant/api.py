@@ -52,7 +52,6 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.answer import cannot_answer
 from assistant.llm import LLMError
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer, SearchResult
@@ -216,52 +215,20 @@ def with_sources(answer: Answer) -> str:
     return answer.answer + "\n\nSources:\n" + "\n".join(lines)
 
 
-def _is_streaming_llm(assistant) -> bool:
-    return callable(getattr(assistant.answerer, "stream", None)) and callable(getattr(assistant.answerer, "postprocess", None))
-
-
 def stream_answer(assistant, question: str, history: list[dict], mode: str, top_k: int | None
                   ) -> Iterator[tuple[str, Any]]:
-    """Answer like `Assistant.ask`, yielding ("delta", text) as the answer is produced, then ("answer", Answer).
+    """`Assistant.events`, plus deltas for answerers that don't stream (extractive: one per sentence/bullet).
 
-    A blocking generator: iterate it in the threadpool. For the LLM answerer the deltas are the
-    model's raw text; the final Answer (post-processed, citations verified) is authoritative.
+    A blocking generator: iterate it in the threadpool.
     """
-    if not _is_streaming_llm(assistant):
-        answer = assistant.ask(question, history, mode, top_k)
-        for piece in _pieces(answer.answer):
-            yield "delta", piece
-        yield "answer", answer
-        return
-    from assistant.answer import Draft
-    from assistant.pipeline import Calibration, verify_citations
-
-    t0 = time.perf_counter()
-    language, hits = assistant.retrieve(question, history, top_k)
-    t1 = time.perf_counter()
-    probability = assistant.calibration.probability(Calibration.features(question, language, hits))
-    if probability < assistant.calibration.threshold:
-        draft = Draft(cannot_answer(language), [], refused=True, generator=assistant.answerer.name)
-        yield "delta", draft.text
-    else:
-        raw = []
-        for delta in assistant.answerer.stream(question, language, hits, mode, history):
-            raw.append(delta)
-            yield "delta", delta
-        draft = assistant.answerer.postprocess("".join(raw), language, hits)
-    t2 = time.perf_counter()
-    citations = verify_citations(draft.citations, hits)
-    refused = draft.refused or not citations
-    yield "answer", Answer(
-        answer=draft.text if not refused or draft.refused else cannot_answer(language),
-        refused=refused,
-        question_language=language,
-        citations=[] if refused else citations,
-        passages=[h.result() for h in hits],
-        generator=draft.generator or assistant.answerer.name,
-        timings_ms={"retrieve": round((t1 - t0) * 1000, 1), "answer": round((t2 - t1) * 1000, 1),
-                    "total": round((time.perf_counter() - t0) * 1000, 1)},
-    )
+    streamed = False
+    for kind, value in assistant.events(question, history, mode, top_k):
+        if kind == "delta":
+            streamed = True
+        elif kind == "answer" and not streamed:
+            for piece in _pieces(value.answer):
+                yield "delta", piece
+        yield kind, value
 
 
 async def _events(assistant, question: str, history: list[dict], mode: str, top_k: int | None
@@ -507,23 +474,18 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             }
-        llm = _is_streaming_llm(assistant)
-
         async def chunks() -> AsyncIterator[bytes]:
+            # Chat clients can't take text back, so they get the verified answer (never raw LLM text
+            # with unchecked evidence keys), piece by piece, then the source list.
             yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
-            if llm:  # raw model text carries unverified evidence keys: send the verified answer instead
-                answer = await run_in_threadpool(assistant.ask, question, history, mode, None)
-                for piece in _pieces(answer.answer):
-                    yield _chunk(cid, created, model, {"content": piece})
-            else:
-                answer = None
-                async for kind, value in _events(assistant, question, history, mode, None):
-                    if kind == "delta":
-                        yield _chunk(cid, created, model, {"content": value})
-                    elif kind == "answer":
-                        answer = value
-                    else:
-                        yield _chunk(cid, created, model, {"content": f"\n\n[error: {value}]"})
+            answer = None
+            async for kind, value in _events(assistant, question, history, mode, None):
+                if kind == "answer":
+                    answer = value
+                    for piece in _pieces(answer.answer):
+                        yield _chunk(cid, created, model, {"content": piece})
+                elif kind == "error":
+                    yield _chunk(cid, created, model, {"content": f"\n\n[error: {value}]"})
             if answer is not None and len(text := with_sources(answer)) > len(answer.answer):
                 yield _chunk(cid, created, model, {"content": text[len(answer.answer):]})
             yield _chunk(cid, created, model, {}, "stop")

@@ -52,6 +52,30 @@ class HashEmbedder(Embedder):
 register_embedder("fake", lambda arg, bs: HashEmbedder(batch_size=bs))
 
 
+def index_notes(folder: Path, notes: dict[str, str]):
+    """Write `notes` (file name -> text) into `folder` and index them with the fake embedder; returns the Settings."""
+    from assistant.settings import Settings
+    from indexer.build import build_index
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in notes.items():
+        (folder / name).write_text(text, "utf-8")
+    settings = Settings()
+    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    return settings
+
+
+def _calibration(bias: float):
+    from assistant.pipeline import Calibration
+
+    return Calibration(bias=bias, w_cosine=0.0, w_missing=0.0)
+
+
+#: Refusal models that always answer / always refuse, for tests about what comes after that decision.
+ALWAYS_ANSWER = _calibration(50.0)
+NEVER_ANSWER = _calibration(-50.0)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
     """Every test gets its own index folder and never sees the developer's POVQA_* variables."""

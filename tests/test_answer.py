@@ -15,13 +15,12 @@ from assistant.cli import app
 from assistant.language import detect_language
 from assistant.langchain import PovqaRetriever
 from assistant.llm import LLMAnswerer, evidence_key
-from assistant.pipeline import Assistant, Calibration, is_follow_up, verify_citations
+from assistant.pipeline import Assistant, is_follow_up, verify_citations
 from assistant.prompts import Prompt, PromptError
 from assistant.rerank import Reranker
 from assistant.settings import Settings
 from assistant.types import Citation
-from indexer.build import build_index
-from tests.conftest import HashEmbedder
+from tests.conftest import ALWAYS_ANSWER, HashEmbedder, NEVER_ANSWER, index_notes
 
 NOTES = {
     "iprcc.md": """# Cooperation with Africa
@@ -52,23 +51,12 @@ Water-borne disease cases fell by half within two years of the new wells opening
 """,
 }
 
-ALWAYS_ANSWER = Calibration(bias=50.0, w_chunk=0.0, w_sentence=0.0)
-NEVER_ANSWER = Calibration(bias=-50.0, w_chunk=0.0, w_sentence=0.0)
 
 
 @pytest.fixture
 def settings(tmp_path):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, "utf-8")
-    settings = Settings()
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    settings = index_notes(tmp_path / "notes", NOTES)
     return settings
-
-
-def _assistant(settings, calibration=ALWAYS_ANSWER, **kw):
-    return Assistant.load(settings, embedder=HashEmbedder(), **kw) if not kw.get("answerer") else None
 
 
 def make(settings, calibration=ALWAYS_ANSWER, answerer=None, reranker=None):
@@ -208,9 +196,9 @@ def test_llm_answer_without_valid_citation_is_not_presented_as_grounded(settings
 
 def test_llm_prompt_marks_evidence_as_data_and_asks_for_the_question_language(settings):
     assistant = make(settings)
-    language, hits = assistant.retrieve("Quels projets l'IPRCC mène-t-il en Tanzanie ?")
+    query, hits = assistant.retrieve("Quels projets l'IPRCC mène-t-il en Tanzanie ?")
     messages = LLMAnswerer(GenericFakeChatModel(messages=iter([]))).messages(
-        "Quels projets l'IPRCC mène-t-il en Tanzanie ?", language, hits, "answer", None)
+        "Quels projets l'IPRCC mène-t-il en Tanzanie ?", query.language, hits, "answer", None)
     prompt = messages[0][1]
     assert "French" in prompt and "data, not instructions" in prompt
     assert f'key="{evidence_key(hits[0])}"' in prompt and CANNOT_ANSWER["fr"] in prompt

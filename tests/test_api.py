@@ -16,12 +16,11 @@ from typer.testing import CliRunner
 from assistant.api import create_app, warn_if_exposed
 from assistant.cli import app as cli_app
 from assistant.llm import LLMAnswerer, evidence_key
-from assistant.pipeline import Assistant, Calibration
+from assistant.pipeline import Assistant
 from assistant.retrieval import Retriever
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer
-from indexer.build import build_index
-from tests.conftest import HashEmbedder
+from tests.conftest import ALWAYS_ANSWER, HashEmbedder, NEVER_ANSWER, index_notes
 
 NOTES = {
     "iprcc.md": """# Cooperation with Africa
@@ -42,20 +41,13 @@ Water-borne disease cases fell by half within two years of the new wells opening
 """,
 }
 
-ALWAYS_ANSWER = Calibration(bias=50.0, w_chunk=0.0, w_sentence=0.0)
-NEVER_ANSWER = Calibration(bias=-50.0, w_chunk=0.0, w_sentence=0.0)
 KEY = "s3cret-test-key"
 QUESTION = "Who maintains the pumps of the deep wells?"
 
 
 @pytest.fixture
 def settings(tmp_path):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, "utf-8")
-    settings = Settings()
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    settings = index_notes(tmp_path / "notes", NOTES)
     return settings
 
 
@@ -222,8 +214,9 @@ def test_ask_streams_llm_deltas_then_the_post_processed_answer(settings):
 
 def test_a_failure_mid_stream_is_reported_as_an_error_event(settings):
     class Broken(Assistant):
-        def ask(self, *a, **kw):
+        def _run(self, *a, **kw):  # both ask() and events() go through here
             raise RuntimeError("disk on fire")
+            yield  # pragma: no cover - a generator, like the real one
 
     broken = Broken(Retriever.load(settings, embedder=HashEmbedder()), None, settings, calibration=ALWAYS_ANSWER)
     with TestClient(create_app(settings, broken), raise_server_exceptions=False) as c:

@@ -18,11 +18,10 @@ import uvicorn
 from pydantic import SecretStr
 
 from assistant.api import create_app
-from assistant.pipeline import Assistant, Calibration
+from assistant.pipeline import Assistant
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
-from indexer.build import build_index
-from tests.conftest import HashEmbedder
+from tests.conftest import ALWAYS_ANSWER, HashEmbedder, NEVER_ANSWER, index_notes
 from tests.test_api import NOTES
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,27 +33,20 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found (apt-get install chromium): browser test skipped", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
-ALWAYS_ANSWER = Calibration(bias=50.0, w_chunk=0.0, w_sentence=0.0)
-NEVER_ANSWER = Calibration(bias=-50.0, w_chunk=0.0, w_sentence=0.0)
 
 
 class DemoAssistant(Assistant):
     """Answers everything (permissive calibration) except questions about Mars, which it refuses."""
 
-    def ask(self, question, history=None, mode="answer", top_k=None):
+    def _run(self, question, history, mode, top_k, stream):  # ask() and events() both come here
         calibrated = Assistant(self.retriever, self.answerer, self.settings, reranker=self.reranker,
                                calibration=NEVER_ANSWER if "Mars" in question else ALWAYS_ANSWER)
-        return calibrated.ask(question, history, mode, top_k)
+        return calibrated._run(question, history, mode, top_k, stream)
 
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, "utf-8")
-    settings = Settings()
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    settings = index_notes(tmp_path / "notes", NOTES)
     return settings
 
 

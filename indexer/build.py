@@ -23,7 +23,7 @@ from assistant.types import Chunk, Document
 from indexer.bm25 import BM25
 from indexer.chunking import CHUNKER_VERSION, chunk_blocks
 from indexer.embedders import Embedder, get_embedder
-from indexer.loaders import SUPPORTED_SUFFIXES, IngestError, UnsupportedFile, load_document
+from indexer.loaders import LOADER_VERSION, SUPPORTED_SUFFIXES, IngestError, UnsupportedFile, load_document
 from indexer.store import IndexError_, IndexReader, IndexWriter, build_lock, current_version, remove_stale_versions
 from indexer.tokenize import tokenize
 
@@ -133,7 +133,8 @@ def index_signature(settings: Settings, embedder: Embedder, second: Embedder | N
     return {
         "embedder": {"name": embedder.name, "dim": embedder.dim},
         "second_embedder": {"name": second.name, "dim": second.dim} if second else None,
-        "chunking": {**settings.chunking.model_dump(), "chunker_version": CHUNKER_VERSION},
+        "chunking": {**settings.chunking.model_dump(), "chunker_version": CHUNKER_VERSION,
+                     "loader_version": LOADER_VERSION},
     }
 
 

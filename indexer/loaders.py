@@ -29,6 +29,10 @@ from pathlib import Path
 
 from indexer import clean
 
+#: Bumped whenever cleaning or segmentation changes what a file turns into; recorded in the manifest,
+#: so an incremental build re-reads files whose bytes did not change.
+LOADER_VERSION = 2
+
 SUPPORTED_SUFFIXES = {".pdf", ".md", ".markdown", ".txt"}
 PDF_SUFFIXES = {".pdf"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -109,6 +113,7 @@ def load_document(path: Path) -> LoadedDocument:
         kind = "note"
         title, blocks, page_count = _load_note(path, markdown=suffix in MARKDOWN_SUFFIXES)
 
+    blocks = rejoin_split_sentences(blocks)
     pages = _pages_from_blocks(blocks, page_count)
     return LoadedDocument(
         path=path,
@@ -284,6 +289,35 @@ def _load_pdf(path: Path) -> tuple[str, list[Block], int]:
 
     title = _meaningful_title(meta_title, path) or _title_from_blocks(blocks) or path.stem
     return title, blocks, page_count
+
+
+_OPEN_END = re.compile(r"[\w,]$")
+
+
+def rejoin_split_sentences(blocks: list[Block], reach: int = 2) -> list[Block]:
+    """Rejoin a sentence that a pull quote or caption was spliced into.
+
+    "... between China and most other" / <pull quote> / "developing countries is smaller ...":
+    a paragraph that stops mid-sentence, followed within `reach` blocks on the same page by a
+    paragraph that starts in lowercase, is one sentence (also when the pull quote was already
+    dropped as a repeat and the two halves are adjacent); interposed blocks follow it.
+    """
+    out = list(blocks)
+    i = 0
+    while i < len(out):
+        b = out[i]
+        # at least 8 words: short lowercase list items ("- first bullet") are not sentence halves
+        if b.kind == "paragraph" and _OPEN_END.search(b.text) and len(b.text.split()) >= 8:
+            for j in range(i + 1, min(i + 1 + reach, len(out))):
+                nxt = out[j]
+                if nxt.page != b.page:
+                    break
+                if nxt.kind == "paragraph" and nxt.text[:1].islower():
+                    out[i] = Block(b.page, b.kind, f"{b.text} {nxt.text}")
+                    del out[j]
+                    break
+        i += 1
+    return out
 
 
 def _drop_repeats(blocks: list[Block]) -> list[Block]:

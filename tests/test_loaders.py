@@ -323,3 +323,18 @@ def test_unsupported_extension(tmp_path):
 
 def test_missing_file(tmp_path):
     _assert_error(tmp_path / "nope.pdf", "not found")
+
+
+def test_sentence_split_by_a_pull_quote_is_rejoined(tmp_path):
+    p = tmp_path / "note.md"
+    p.write_text(
+        "China has three complementary advantages in sharing development experience: first, the gap between China and most other\n\n"
+        "Forming an inclusive digital community may help find leapfrogging solutions.\n\n"
+        "developing countries is smaller than between those countries and the West.\n\n"
+        "- first bullet\n- second bullet\n",
+        encoding="utf-8",
+    )
+    texts = [b.text for b in load_document(p).blocks]
+    assert texts[0].endswith("China and most other developing countries is smaller than between those countries and the West.")
+    assert "Forming an inclusive digital community may help find leapfrogging solutions." in texts
+    assert texts[-2:] == ["first bullet", "second bullet"]

@@ -114,6 +114,39 @@ _QUANTITY = re.compile(
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
 
 
+# "What are the four traps ...?" in our languages: the answer is a list, not one sentence.
+_LIST_QUESTION = re.compile(
+    r"\b(what are the|which are the|list the|name the|quels sont|quelles sont|cu[aá]les son|quais s[aã]o|"
+    r"ni (zipi|nini|yapi)|welche sind)\b|哪些|哪几|有什么|ما هي|ما هى|কী কী|কোন কোন|কোনগুলো",
+    re.IGNORECASE,
+)
+# "Responsibility trap: Before the pandemic ..." -- a labelled item of a definition list
+_LABEL = re.compile(r"^([^\W\d_][\w'’\- ]{0,48}?)\s*[:：]\s+\S")
+
+
+def is_list_question(question: str) -> bool:
+    return bool(_LIST_QUESTION.search(question))
+
+
+def labelled_items(candidates: list["Sentence"]) -> list["Sentence"]:
+    """The biggest group (>= 3) of "<label> <head>: ..." sentences sharing a head word, in reading order.
+
+    Reports list things as labelled paragraphs ("Responsibility trap: ...", "Expectation trap: ...");
+    the group with the most relevant members is the list the question asks for.
+    """
+    groups: dict[str, dict[str, Sentence]] = {}
+    for s in candidates:
+        match = _LABEL.match(s.text)
+        if match and 1 <= len(match.group(1).split()) <= 5:
+            label = match.group(1).strip().lower()
+            groups.setdefault(label.split()[-1], {}).setdefault(label, s)  # one sentence per label
+    best = max((g for g in groups.values() if len(g) >= 3), key=lambda g: sum(s.score for s in g.values()),
+               default=None)
+    if best is None:
+        return []
+    return sorted(best.values(), key=lambda s: (s.hit.chunk.doc_id, s.hit.chunk.ord, s.index))
+
+
 def _holds_new_number(text: str, question_numbers: set[str]) -> bool:
     """A number the question did not already give ("how many ... in 2004?": 2004 is not the answer)."""
     digits = set(re.findall(r"\d+", text))
@@ -215,13 +248,14 @@ class ExtractiveAnswerer(Answerer):
         if not candidates:
             return Draft(cannot_answer(language), [], refused=True, generator=self.name,
                          notes=["no quotable sentence in the evidence"])
-        chosen = self._briefing(candidates) if mode == "briefing" else self._answer(candidates)
-        if mode == "briefing":
-            ordered = chosen  # bullets stay in order of importance
+        items = labelled_items(candidates) if is_list_question(question) else []
+        if items:
+            ordered = items[: self.briefing_max + 2]  # the list itself, in the document's order
         else:
-            ordered = _reading_order(self._with_context(chosen))
+            chosen = self._briefing(candidates) if mode == "briefing" else self._answer(candidates)
+            ordered = chosen if mode == "briefing" else _reading_order(self._with_context(chosen))
         citations = [citation_for(n, s) for n, s in enumerate(ordered, 1)]
-        if mode == "briefing":
+        if mode == "briefing" or items:
             text = "\n".join(f"- {s.text} [{n}]" for n, s in enumerate(ordered, 1))
         else:
             text = " ".join(f"{s.text} [{n}]" for n, s in enumerate(ordered, 1))

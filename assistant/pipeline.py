@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answer import Answerer, Draft, ExtractiveAnswerer, Mode, cannot_answer, content_tokens
+from assistant.answer import Answerer, Draft, ExtractiveAnswerer, Mode, cannot_answer, content_tokens, is_list_question
 from assistant.rerank import Reranker, get_reranker
 from assistant.retrieval import Hit, Query, Retriever
 from assistant.settings import Settings
@@ -108,6 +108,8 @@ class Assistant:
             context = previous[-1] if previous else None
         query = self.retriever.prepare(question, context)
         k = k or self.settings.retrieval.top_k
+        if is_list_question(question):
+            k = max(k, 10)  # a list is often spread over several chunks
         hits = self.retriever.search(query, max(k, 10) if self.reranker else k)
         if self.reranker:
             hits = self.reranker.rerank(question, hits)[:k]

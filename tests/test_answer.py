@@ -87,6 +87,25 @@ def test_extractive_answer_is_only_cited_verbatim_sentences(settings):
     assert set(answer.timings_ms) == {"retrieve", "answer", "total"}
 
 
+def test_list_question_answers_with_the_labelled_items_in_order(tmp_path):
+    settings = index_notes(tmp_path / "lists", {"risks.md": """# Risks
+
+The programme faces several risks that staff should watch closely.
+
+Funding risk: donors may reduce their contributions after the first phase of the programme.
+
+Capacity risk: district offices lack trained staff to supervise the village projects.
+
+Climate risk: repeated droughts can wipe out the gains of the agricultural component.
+
+The evaluation team met twice with the ministry to discuss these findings.
+"""})
+    answer = make(settings).ask("What are the three risks of the programme?")
+    bullets = answer.answer.splitlines()
+    assert [b.split(":")[0] for b in bullets] == ["- Funding risk", "- Capacity risk", "- Climate risk"]
+    assert [c.n for c in answer.citations] == [1, 2, 3]
+
+
 def test_duplicate_sentences_from_two_documents_are_cited_once(settings):
     answer = make(settings).ask("How many case studies were presented at the Shanghai conference?")
     quotes = [c.quote for c in answer.citations]

@@ -90,3 +90,12 @@ def test_briefing_on_the_real_corpus(assistant):
     assert not answer.refused and 3 <= len(bullets) <= 6
     assert all(re.fullmatch(r"- .+ \[\d+\]", b) for b in bullets)
     assert len({c.quote for c in answer.citations}) == len(bullets)
+
+
+def test_list_question_in_french_names_the_four_traps(assistant):
+    answer = assistant.ask("Quels sont les quatre pièges mentionnés pour la coopération chinoise au développement ?")
+    assert not answer.refused and answer.question_language == "fr"
+    quotes = " ".join(c.quote for c in answer.citations).lower()
+    for trap in ("responsibility trap", "expectation trap", "experience trap", "kindleberger trap"):
+        assert trap in quotes, trap
+    assert {c.source for c in answer.citations} == {"notes/undp-caitec-summary-note-2021.md"}

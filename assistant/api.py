@@ -215,6 +215,16 @@ def with_sources(answer: Answer) -> str:
     return answer.answer + "\n\nSources:\n" + "\n".join(lines)
 
 
+def _swagger_ui_dir() -> Path:
+    """The Swagger UI files shipped by swagger-ui-py (located, not imported: we need only its static files)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed: run `make install`")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
 def stream_answer(assistant, question: str, history: list[dict], mode: str, top_k: int | None
                   ) -> Iterator[tuple[str, Any]]:
     """`Assistant.events`, plus deltas for answerers that don't stream (extractive: one per sentence/bullet).
@@ -365,6 +375,8 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
         summary="Cited answers from poverty-reduction and development-cooperation documents, or a refusal.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: the default page loads Swagger UI from a CDN
+        redoc_url=None,
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
@@ -397,6 +409,18 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # OpenAPI docs that work offline: Swagger UI 5 (OpenAPI 3.1) from the swagger-ui-py package, not a CDN.
+    app.mount("/docs-static", StaticFiles(directory=_swagger_ui_dir()), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs_page():
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="povqa API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
 
     @app.get("/healthz", response_model=Health, responses={503: {"description": "No index: run `povqa index`."}})
     def healthz(request: Request) -> Health:

@@ -464,3 +464,12 @@ def test_serve_command_is_registered():
     assert r.exit_code == 0
     for option in ("--host", "--port", "--index-dir"):
         assert option in r.output
+
+
+def test_openapi_docs_work_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-static/swagger-ui.css").status_code == 200
+    assert "/api/ask" in client.get("/openapi.json").json()["paths"]

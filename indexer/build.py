@@ -7,7 +7,6 @@ that are gone are dropped. When nothing changed, nothing is written.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -23,7 +22,14 @@ from assistant.types import Chunk, Document
 from indexer.bm25 import BM25
 from indexer.chunking import CHUNKER_VERSION, chunk_blocks
 from indexer.embedders import Embedder, get_embedder
-from indexer.loaders import LOADER_VERSION, SUPPORTED_SUFFIXES, IngestError, UnsupportedFile, load_document
+from indexer.loaders import (
+    LOADER_VERSION,
+    SUPPORTED_SUFFIXES,
+    IngestError,
+    UnsupportedFile,
+    file_sha256,
+    load_document,
+)
 from indexer.store import IndexError_, IndexReader, IndexWriter, build_lock, current_version, remove_stale_versions
 from indexer.tokenize import tokenize
 
@@ -108,14 +114,6 @@ def discover(paths: Sequence[Path]) -> list[tuple[Path, str]]:
         seen[source] = seen.get(source, 0) + 1
         out.append((path, source if seen[source] == 1 else f"{source} ({seen[source]})"))
     return out
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:

@@ -102,7 +102,7 @@ def load_document(path: Path) -> LoadedDocument:
     if st.st_size == 0:
         raise IngestError(path, "empty file (0 bytes): nothing to index; replace it with the complete document or remove it")
     try:
-        digest = _sha256(path)
+        digest = file_sha256(path)
     except OSError as e:
         raise IngestError(path, f"cannot read the file ({e.strerror or e}); check its permissions") from None
 
@@ -129,7 +129,8 @@ def load_document(path: Path) -> LoadedDocument:
     )
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes, read in 1 MiB blocks (the document's identity)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -206,12 +206,7 @@ def plot(result: dict, out: Path) -> dict[str, str]:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("hit@5 (answerable questions)")
     ax.set_title("Retrieval: gold evidence in the top 5, by language")
-    if len(active) > 1:
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / PLOT_RETRIEVAL, dpi=110)
-    plt.close(fig)
-    files["Retrieval hit@5 by language"] = PLOT_RETRIEVAL
+    files["Retrieval hit@5 by language"] = _save(fig, ax, len(active) > 1, out / PLOT_RETRIEVAL)
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for r in active:
@@ -224,13 +219,20 @@ def plot(result: dict, out: Path) -> dict[str, str]:
     ax.set_xlabel("answer call latency (ms); dashed p50, dotted p95")
     ax.set_ylabel("questions")
     ax.set_title("Latency distribution")
-    if len(active) > 1:
+    files["Latency distribution"] = _save(fig, ax, len(active) > 1, out / PLOT_LATENCY)
+    return files
+
+
+def _save(fig, ax, legend: bool, path: Path) -> str:
+    """Finish a plot (legend when several runs are compared), write it as PNG, free it; returns the file name."""
+    import matplotlib.pyplot as plt
+
+    if legend:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out / PLOT_LATENCY, dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    files["Latency distribution"] = PLOT_LATENCY
-    return files
+    return path.name
 
 
 def write(result: dict, out: Path) -> dict[str, Path]:

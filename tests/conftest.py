@@ -52,6 +52,26 @@ class HashEmbedder(Embedder):
 register_embedder("fake", lambda arg, bs: HashEmbedder(batch_size=bs))
 
 
+#: Small notes shared by the answering and API tests.
+IPRCC_NOTE = """# Cooperation with Africa
+
+IPRCC has organised training courses for officials from 40 African countries since 2005.
+The courses cover rural development, microfinance and agricultural extension.
+
+# Tanzania
+
+In 2010 the Tanzanian government asked IPRCC to send experts to run village demonstration projects.
+IPRCC is studying a China-Tanzania microfinance centre with the Tanzanian NGO PRIDE.
+"""
+WATER_NOTE = """# Water supply
+
+Deep wells brought clean drinking water to drought-stricken districts in the north.
+Village committees maintain the pumps and collect a small monthly fee from each household.
+Water-borne disease cases fell by half within two years of the new wells opening.
+"""
+SAMPLE_NOTES = {"iprcc.md": IPRCC_NOTE, "water.md": WATER_NOTE}
+
+
 def index_notes(folder: Path, notes: dict[str, str]):
     """Write `notes` (file name -> text) into `folder` and index them with the fake embedder; returns the Settings."""
     from assistant.settings import Settings

@@ -20,19 +20,11 @@ from assistant.prompts import Prompt, PromptError
 from assistant.rerank import Reranker
 from assistant.settings import Settings
 from assistant.types import Citation
-from tests.conftest import ALWAYS_ANSWER, HashEmbedder, NEVER_ANSWER, index_notes
+from tests.conftest import ALWAYS_ANSWER, IPRCC_NOTE, NEVER_ANSWER, SAMPLE_NOTES, HashEmbedder, index_notes
 
 NOTES = {
-    "iprcc.md": """# Cooperation with Africa
-
-IPRCC has organised training courses for officials from 40 African countries since 2005.
-The courses cover rural development, microfinance and agricultural extension.
-
-# Tanzania
-
-In 2010 the Tanzanian government asked IPRCC to send experts to run village demonstration projects.
-IPRCC is studying a China-Tanzania microfinance centre with the Tanzanian NGO PRIDE.
-
+    **SAMPLE_NOTES,
+    "iprcc.md": IPRCC_NOTE + """
 # Shanghai
 
 More than 100 case studies (out of 800 nominated cases) were presented at the Shanghai conference in 2004.
@@ -42,12 +34,6 @@ The Chinese partners wrote eight of the case studies with the World Bank.
 
 More than 100 case studies (out of 800 nominated cases) were presented at the Shanghai conference in 2004.
 Microfinance schemes reached rural women in three provinces during the pilot phase of the programme.
-""",
-    "water.md": """# Water supply
-
-Deep wells brought clean drinking water to drought-stricken districts in the north.
-Village committees maintain the pumps and collect a small monthly fee from each household.
-Water-borne disease cases fell by half within two years of the new wells opening.
 """,
 }
 

@@ -20,26 +20,9 @@ from assistant.pipeline import Assistant
 from assistant.retrieval import Retriever
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer
-from tests.conftest import ALWAYS_ANSWER, HashEmbedder, NEVER_ANSWER, index_notes
+from tests.conftest import ALWAYS_ANSWER, NEVER_ANSWER, SAMPLE_NOTES, HashEmbedder, index_notes
 
-NOTES = {
-    "iprcc.md": """# Cooperation with Africa
-
-IPRCC has organised training courses for officials from 40 African countries since 2005.
-The courses cover rural development, microfinance and agricultural extension.
-
-# Tanzania
-
-In 2010 the Tanzanian government asked IPRCC to send experts to run village demonstration projects.
-IPRCC is studying a China-Tanzania microfinance centre with the Tanzanian NGO PRIDE.
-""",
-    "water.md": """# Water supply
-
-Deep wells brought clean drinking water to drought-stricken districts in the north.
-Village committees maintain the pumps and collect a small monthly fee from each household.
-Water-borne disease cases fell by half within two years of the new wells opening.
-""",
-}
+NOTES = SAMPLE_NOTES
 
 KEY = "s3cret-test-key"
 QUESTION = "Who maintains the pumps of the deep wells?"

@@ -29,7 +29,6 @@ from assistant.answer import CANNOT_ANSWER  # noqa: E402
 from assistant.llm import LLMAnswerer, evidence_key  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 from assistant.retrieval import Retriever  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
 from tests.conftest import ALWAYS_ANSWER, HashEmbedder, index_notes  # noqa: E402
 
 NOTES = {

@@ -209,8 +209,9 @@ class Retriever:
         n = self.reader.n_chunks
         if n == 0:
             return []
-        rows = self._candidates(query)
-        scores, parts, sent_scores = self._score(query, rows)
+        bm25 = self._bm25_scores(query)  # over every chunk, once: it picks candidates and scores them
+        rows = self._candidates(query, bm25)
+        scores, parts, sent_scores = self._score(query, rows, bm25[rows])
         order = np.argsort(-scores, kind="stable")[:k]
         return self._hits(rows, order, scores, parts, sent_scores)
 
@@ -223,13 +224,12 @@ class Retriever:
             terms = anchor_tokens(query.bm25_text)
         return self._bm25.scores(" ".join(terms)) if terms else np.zeros(self.reader.n_chunks, dtype=np.float32)
 
-    def _candidates(self, query: Query) -> np.ndarray:
+    def _candidates(self, query: Query, bm25: np.ndarray) -> np.ndarray:
         n = self.reader.n_chunks
         if n <= EXACT_LIMIT:
             return np.arange(n)
         m = min(self.settings.retrieval.candidates, n)
         _, dense_rows = self.reader.faiss_index.search(query.vectors[PRIMARY][None, :].astype(np.float32), m)
-        bm25 = self._bm25_scores(query)
         lexical = np.argpartition(-bm25, m - 1)[:m] if bm25.any() else np.zeros(0, dtype=np.int64)
         rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], lexical)
         return rows.astype(np.int64)
@@ -259,7 +259,7 @@ class Retriever:
         best = scoring.sentence_max(sent, offsets) if len(sent) else np.zeros_like(chunk)
         return chunk + scoring.SENTENCE_WEIGHT * best, sent
 
-    def _score(self, query: Query, rows: np.ndarray):
+    def _score(self, query: Query, rows: np.ndarray, bm25: np.ndarray):
         sent_rows, offsets = self._sentence_rows(rows)
         # Chunks without sentences can't happen (the chunker drops empty text), but guard reduceat anyway.
         e5, e5_sent = self._dense(PRIMARY, PRIMARY_SENT, query, rows, sent_rows, offsets)
@@ -274,7 +274,6 @@ class Retriever:
             if len(use_sent) > 1:
                 sent_fused = sent_fused + w * scoring.zscore(use_sent)
         fused = scoring.fuse(*terms) if len(rows) > 1 else e5.astype(np.float64)
-        bm25 = self._bm25_scores(query)[rows]
         if bm25.any():
             gated = scoring.gated_bm25(bm25)
             fused = fused + scoring.BM25_WEIGHT * gated

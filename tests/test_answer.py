@@ -264,3 +264,12 @@ def test_large_index_candidate_path_finds_what_exact_scoring_finds(settings, mon
     monkeypatch.setattr(retriever.settings.retrieval, "candidates", 10)
     candidates = [[h.chunk.chunk_id for h in retriever.search(q, 2)] for q in questions]
     assert [c[0] for c in candidates] == [e[0] for e in exact]
+
+
+def test_a_list_items_own_number_is_not_the_quantity_asked_for():
+    from assistant.answer import _holds_new_number
+
+    assert not _holds_new_number("15. IPRCC should take the initiative to develop case studies.", set())
+    assert _holds_new_number("More than 100 case studies were presented.", set())
+    assert _holds_new_number("1.5 million people left poverty.", set())
+    assert not _holds_new_number("The 2004 conference was held in Shanghai.", {"2004"})

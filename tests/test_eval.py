@@ -8,13 +8,21 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from assistant.settings import Settings
 from eval import metrics
-from eval.harness import DatasetError, InProcessTarget, Judge, evaluate, load_config, load_dataset
+from eval.harness import (
+    DatasetError,
+    InProcessTarget,
+    Judge,
+    evaluate,
+    load_config,
+    load_dataset,
+)
 from tests.conftest import ALWAYS_ANSWER, HashEmbedder, index_notes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -460,3 +468,17 @@ def test_cli_xquad_subcommand_calls_the_benchmark(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert calls == {"data": tmp_path, "langs": ["en", "es", "zh"]}
     assert "povqa hybrid" in (tmp_path / "x" / "xquad.md").read_text("utf-8")
+
+
+def test_sentence_weight_study_counts_the_gold_sentence_where_the_weights_put_it():
+    from eval.sentence_weights import hits_at
+
+    # two features: similarity, lexical. Question 1: gold is the lexical match; question 2: gold is the most similar.
+    table = [
+        (np.array([[0.9, 0.0], [0.5, 1.0], [0.1, 0.0], [0.0, 0.0]]), np.array([False, True, False, False])),
+        (np.array([[0.8, 0.0], [0.2, 0.5]]), np.array([True, False])),
+        (np.zeros((0, 2)), np.zeros(0, dtype=bool)),  # no candidates: counted as a miss, not an error
+    ]
+    assert hits_at(table, np.array([1.0, 0.0])) == (1, 2)
+    assert hits_at(table, np.array([1.0, 1.0])) == (2, 2)
+    assert hits_at(table, np.array([0.0, -1.0])) == (1, 1)

@@ -23,7 +23,8 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 _FOLLOW_UP = re.compile(
     r"^\s*(and|also|what about|how about|and what|et|et pour|qu'en est-il|y|y qué|¿y|e|e quanto|e sobre|na|vipi kuhusu|"
-    r"und|was ist mit|و|ماذا عن|还有|那|那么|और|আর|এবং)\b",
+    r"und|was ist mit|و|ماذا عن|还有|那|那么|और|আর|এবং)\b"
+    r"|^\s*و(?=\w)",  # Arabic "and" is written joined to the next word: "وكم عدد ...؟"
     re.IGNORECASE,
 )
 

@@ -138,6 +138,17 @@ def test_follow_up_question_uses_the_previous_turn(settings):
     assert any("Tanzania" in c.quote for c in answer.citations)
 
 
+@pytest.mark.parametrize("question", ["Et en ce qui concerne la Tanzanie ?", "那坦桑尼亚呢?", "وماذا عن تنزانيا؟",
+                                      "وكم عدد البلدان التي يغطيها هذا النموذج؟", "Na kuhusu Tanzania je?"])
+def test_follow_ups_are_recognised_in_other_languages(question):
+    assert is_follow_up(question)
+
+
+def test_a_full_question_is_not_a_follow_up():
+    assert not is_follow_up("What are the four traps that the note describes for Chinese development cooperation?")
+    assert not is_follow_up("ما هي الأهداف الإنمائية للألفية التي يتناولها هذا التقرير بالتفصيل؟")
+
+
 def test_forged_citations_are_dropped(settings):
     assistant = make(settings)
     _, hits = assistant.retrieve("Shanghai case studies")

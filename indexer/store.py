@@ -199,8 +199,12 @@ class IndexReader:
             self.documents[doc_id] = Document.model_validate_json(data)
             self.doc_rows[doc_id] = (r0, r1, s0, s1)
         self.n_chunks = int(self.manifest["chunks"])
-        self._arrays: dict[str, np.ndarray] = {}
-        self._faiss: faiss.Index | None = None
+        # Every file is opened now, not on first use: a build that makes a newer version current deletes this
+        # folder, and a server still answering from this version must not find its files gone.
+        self._arrays: dict[str, np.ndarray] = {
+            f.stem: np.load(f, mmap_mode="r", allow_pickle=False) for f in sorted(self.path.glob("*.npy"))
+        }
+        self._faiss: faiss.Index | None = faiss.read_index(str(self.path / "dense.faiss"))
         self._bm25: BM25 | None = None
 
     @classmethod
@@ -253,7 +257,7 @@ class IndexReader:
 
     # -- arrays and indexes -----------------------------------------------
     def has_array(self, name: str) -> bool:
-        return (self.path / f"{name}.npy").exists()
+        return name in self._arrays
 
     def array(self, name: str) -> np.ndarray:
         if name not in self._arrays:

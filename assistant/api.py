@@ -271,12 +271,25 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 AssistantDep = Annotated[Any, Depends(get_assistant)]
 
 
+# C0/C1 control characters other than tab and line breaks, and lone UTF-16 surrogates (valid JSON escapes that
+# are not characters: they cannot even be written back out as UTF-8)
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _check_text(text: str, what: str) -> str:
+    bad = _BAD_CHARS.search(text)
+    if bad:
+        raise _fail(422, f"the {what} contains a control character or lone surrogate (U+{ord(bad.group()):04X} at "
+                         f"position {bad.start()}); remove it")
+    return text
+
+
 def _check_question(question: str, settings: Settings) -> str:
     if not question.strip():
         raise _fail(422, "the question is empty")
     if len(question) > settings.max_question_chars:
         raise _fail(413, f"the question is {len(question)} characters long; the limit is {settings.max_question_chars}")
-    return question
+    return _check_text(question, "question")
 
 
 def _pieces(text: str) -> list[str]:
@@ -341,7 +354,7 @@ def _chat_question(body: ChatCompletionRequest, settings: Settings) -> tuple[str
     if not turns or turns[-1][0] != "user":
         raise _fail(422, "the last message must be a user message (the question)")
     question = _check_question(turns[-1][1], settings)
-    history = [{"role": r, "content": c} for r, c in turns[:-1]]
+    history = [{"role": r, "content": _check_text(c, "history")} for r, c in turns[:-1]]
     mode = "briefing" if body.model == BRIEFING_MODEL_ID else "answer"
     return question, history, mode
 
@@ -511,7 +524,7 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
                                "description": "Answer JSON; with stream=true, SSE events delta/answer/error."}})
     async def ask(body: AskRequest, settings: SettingsDep, assistant: AssistantDep):
         question = _check_question(body.question, settings)
-        history = [t.model_dump() for t in body.history]
+        history = [{"role": t.role, "content": _check_text(t.content, "history")} for t in body.history]
         if not body.stream:
             return await run_in_threadpool(assistant.ask, question, history, body.mode, body.top_k)
 

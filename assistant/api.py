@@ -448,16 +448,45 @@ def warn_if_exposed(settings: Settings, host: str) -> None:
                     "the API; set POVQA_API_KEY to require 'Authorization: Bearer <key>'", host)
 
 
+class RedactSecret(logging.Filter):
+    """Replaces a secret in log records with '***' (a client that puts the API key in a URL gets it logged by
+    the access log otherwise)."""
+
+    LOGGERS = ("uvicorn.access", "uvicorn.error", "povqa.api")
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def _clean(self, value: Any) -> Any:
+        return value.replace(self.secret, "***") if isinstance(value, str) and self.secret in value else value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: self._clean(v) for k, v in record.args.items()}
+        return True
+
+
 def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
     """The FastAPI app. `settings` overrides `get_settings`; a ready `assistant` skips loading the index."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current = app.dependency_overrides.get(get_settings, get_settings)()
+        redact = RedactSecret(current.api_key.get_secret_value()) if current.api_key else None
+        for name in RedactSecret.LOGGERS if redact else ():
+            logging.getLogger(name).addFilter(redact)
         app.state.live = LiveAssistant(current, assistant)
         if assistant is None:
             await run_in_threadpool(app.state.live.load_now)
-        yield
+        try:
+            yield
+        finally:
+            for name in RedactSecret.LOGGERS if redact else ():
+                logging.getLogger(name).removeFilter(redact)
 
     app = FastAPI(
         title="povqa",

@@ -121,6 +121,9 @@ def test_auth_over_the_wire_and_the_key_never_reaches_the_log(server):
         client.post("/api/ask", content=b"x" * 1_100_000, headers={**AUTH, "content-type": "application/json"})
         client.get("/api/documents/0123456789abcdef/pages/1", headers=AUTH)
         client.post("/api/ask", content=b"{", headers={**AUTH, "content-type": "application/json"})
+        # a client that puts the key in the URL: refused, and the access log line is redacted
+        assert client.get(f"/api/documents?api_key={KEY}").status_code == 401
+        assert client.get(f"/api/documents?key={KEY}", headers=AUTH).status_code == 200
     log = server.log_text()
-    assert "401" in log and "/api/ask" in log  # the access log is there...
+    assert "401" in log and "/api/ask" in log and "api_key=***" in log  # the access log is there...
     assert KEY not in log  # ...and the key is not

@@ -74,7 +74,8 @@ def write_big_note(path: Path, megabytes: float, seed: int = 7) -> Path:
     return path
 
 
-def _text_pdf(path: Path, text: str) -> Path:
+def text_pdf(path: Path, text: str) -> Path:
+    """A one-page text PDF made with fpdf2."""
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -111,12 +112,12 @@ def make_bad_corpus(folder: Path, note_mb: float = 50, pdf_pages: int = 10_000) 
     put("binary.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + random.Random(1).randbytes(4096), "failed")
     put("corrupt.pdf", b"%PDF-1.7\n" + random.Random(2).randbytes(4096) + b"\n%%EOF\n", "failed")
 
-    text_pdf = _text_pdf(folder / "field report 2024.pdf",
-                         "Deep wells brought clean water to drought-stricken districts. " * 30)
-    expected[text_pdf.name] = "indexed"
-    data = text_pdf.read_bytes()
+    report = text_pdf(folder / "field report 2024.pdf",
+                    "Deep wells brought clean water to drought-stricken districts. " * 30)
+    expected[report.name] = "indexed"
+    data = report.read_bytes()
     put("truncated.pdf", data[: len(data) // 2], "failed")
-    writer = PdfWriter(clone_from=PdfReader(text_pdf))
+    writer = PdfWriter(clone_from=PdfReader(report))
     writer.encrypt(user_password="secret")
     with open(folder / "encrypted.pdf", "wb") as f:
         writer.write(f)

@@ -218,14 +218,9 @@ def test_legacy_encodings_are_decoded(tmp_path, encoding):
 
 
 def _text_pdf(path: Path, text: str = "Poverty reduction through South-South cooperation. " * 20) -> Path:
-    from fpdf import FPDF
+    from bench.badfiles import text_pdf
 
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=12)
-    pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
+    return text_pdf(path, text)
 
 
 def _encrypt(src: Path, dst: Path, password: str) -> Path:

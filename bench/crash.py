@@ -113,22 +113,24 @@ def one_run(run: int, corpus: Path, index_dir: Path, max_delay: float, rng: rand
     return RunResult(run, delay, killed, swapped, not problem, completed and not why, (problem + " " + why).strip())
 
 
-def crash_runs(runs: int, seed: int, workdir: Path, notes: int = 40, pdf_pages: int = 300) -> list[RunResult]:
-    """Runs until `runs` children were killed mid-run (at most 2 * runs attempts)."""
+def crash_runs(runs: int, seed: int, workdir: Path, notes: int = 40, pdf_pages: int = 300,
+               max_delay: float | None = None) -> list[RunResult]:
+    """Runs until `runs` children were killed mid-run (at most 2 * runs attempts). Kills fall in 0..`max_delay`
+    seconds after the start (default: the measured length of a rebuild)."""
     corpus = make_corpus(workdir / "corpus", notes, pdf_pages)
     index_dir = workdir / "index"
     first = subprocess.run(_index_cmd(corpus), env=_env(index_dir), cwd=ROOT, capture_output=True, text=True)
     if first.returncode != 0 or check_answers(index_dir):
         raise RuntimeError(f"the first build failed: {first.stdout}{first.stderr}")
-    # how long a rebuild after adding a note takes: the kills fall anywhere in it
-    (corpus / "added-00.md").write_text("# Added note 0\n\nA note added before the kills begin.\n", "utf-8")
-    started = time.perf_counter()
-    subprocess.run(_index_cmd(corpus), env=_env(index_dir), cwd=ROOT, capture_output=True, check=True)
-    rebuild = time.perf_counter() - started
+    if max_delay is None:  # how long a rebuild after adding a note takes: the kills fall anywhere in it
+        (corpus / "added-00.md").write_text("# Added note 0\n\nA note added before the kills begin.\n", "utf-8")
+        started = time.perf_counter()
+        subprocess.run(_index_cmd(corpus), env=_env(index_dir), cwd=ROOT, capture_output=True, check=True)
+        max_delay = time.perf_counter() - started
     rng = random.Random(seed)
     results: list[RunResult] = []
     while sum(r.killed for r in results) < runs and len(results) < 2 * runs:
-        results.append(one_run(len(results) + 1, corpus, index_dir, max_delay=rebuild, rng=rng))
+        results.append(one_run(len(results) + 1, corpus, index_dir, max_delay=max_delay, rng=rng))
     return results
 
 

@@ -10,11 +10,11 @@ from indexer.build import build_index
 from indexer.store import IndexReader
 from tests.conftest import HashEmbedder
 
-PEAK_LIMIT_MB = 700  # the child's VmHWM: interpreter, pypdf, a 1 MB note and a 10,000-page PDF
+PEAK_LIMIT_MB = 700  # the child's VmHWM: interpreter, pypdf, a 0.5 MB note and a 10,000-page PDF
 
 
 def test_every_bad_file_is_indexed_or_refused_with_one_line(tmp_path):
-    expected = make_bad_corpus(tmp_path / "corpus", note_mb=1, pdf_pages=10_000)
+    expected = make_bad_corpus(tmp_path / "corpus", note_mb=0.5, pdf_pages=10_000)
     result = run_index(tmp_path / "corpus", tmp_path / "index", timeout=600)
     print(f"{len(expected)} files, {result['seconds']:.1f}s, peak RSS {result['peak_mb']:.0f} MB")
     assert result["returncode"] == 1, result["output"]  # some files failed: exit 1, after indexing the rest

@@ -22,7 +22,8 @@ deltas concatenate to ``answer.answer``. The LLM answerer emits the model's raw 
 evidence keys); the `answer` event carries the post-processed text with numbered, verified
 citations, which replaces the streamed text.
 
-The index and embedder are loaded once, in the lifespan, into ``app.state.assistant``. Settings come
+The index and embedder are loaded in the lifespan into ``app.state.live`` (a `LiveAssistant`), which swaps in
+a new index version in the background when `povqa index` writes one (no restart). Settings come
 from ``Depends(get_settings)`` (override with ``app.dependency_overrides`` or ``create_app(settings)``).
 ``Assistant.ask`` is synchronous CPU work: it runs in the threadpool (plain ``def`` endpoints,
 ``run_in_threadpool``), so requests run concurrently without a global lock.

@@ -202,7 +202,7 @@ def test_utf8_bom_and_cjk_note(tmp_path):
     assert doc.language == "zh"
 
 
-@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16"])
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be"])
 def test_legacy_encodings_are_decoded(tmp_path, encoding):
     text = "La coopération Sud-Sud est très importante pour réduire la pauvreté rurale."
     if encoding == "cp1252":

@@ -108,6 +108,8 @@ def make_bad_corpus(folder: Path, note_mb: float = 50, pdf_pages: int = 10_000) 
         .encode("latin-1"), "indexed")
     put("utf-16 note.txt", "Die Süd-Süd-Kooperation verringert die ländliche Armut; Schüler erhalten Mahlzeiten.\n"
         .encode("utf-16"), "indexed")
+    put("utf-16 without BOM.txt", "Cooperación Sur-Sur: los agricultores reciben crédito rural y formación.\n"
+        .encode("utf-16-le"), "indexed")
     put("empty.txt", b"", "failed")
     put("binary.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + random.Random(1).randbytes(4096), "failed")
     put("corrupt.pdf", b"%PDF-1.7\n" + random.Random(2).randbytes(4096) + b"\n%%EOF\n", "failed")

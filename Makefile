@@ -9,7 +9,7 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-llm install index bench-xquad clean-index
+.PHONY: run test test-llm install index bench-xquad bench-reliability clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ test-llm: install
 # XQuAD cross-lingual retrieval benchmark (recall@1 per language, bare dense beside it): bench/out/xquad/
 bench-xquad: install
 	$(PY) -m eval.xquad
+
+# Reliability runs of the README's table: bad files (50 MB note, 10,000-page PDF), 20 random SIGKILLs of
+# `povqa index`, schemathesis with 200 examples per operation, 50 clients x 60 s against the real index.
+bench-reliability: install
+	$(PY) -m bench.badfiles --note-mb 50 --pdf-pages 10000
+	$(PY) -m bench.crash --runs 20
+	$(PY) -m bench.fuzz --examples 200
+	$(PY) -m bench.load --clients 50 --seconds 60 --index-dir $${POVQA_INDEX_DIR:-.povqa/index}
 
 clean-index:
 	rm -rf .povqa/

@@ -79,6 +79,17 @@ class Answerer(ABC):
 
 # -- helpers shared by answerers ------------------------------------------------------------------
 
+# What a citation marker looks like: [3], [1, 2], [4-6], or an LLM evidence key [e1a2b3c4].
+_MARKER_RE = re.compile(r"\[(\s*(?:\d{1,3}|e[0-9a-f]{7})(?:\s*[,;\u2013-]\s*(?:\d{1,3}|e[0-9a-f]{7}))*\s*)\]")
+
+
+def shown(sentence: str) -> str:
+    """A quoted sentence as it appears in the answer text: markers that the document itself contains ("[2]",
+    "[e1234567]") become "(2)", so the answer's only [n] markers are its own citations. The citation's quote
+    keeps the verbatim text."""
+    return _MARKER_RE.sub(r"(\1)", sentence)
+
+
 _MIN_WORDS = 5
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _STOP = frozenset(
@@ -279,9 +290,9 @@ class ExtractiveAnswerer(Answerer):
             ordered = chosen if mode == "briefing" else _reading_order(self._with_context(chosen))
         citations = [citation_for(n, s) for n, s in enumerate(ordered, 1)]
         if mode == "briefing" or items:
-            text = "\n".join(f"- {s.text} [{n}]" for n, s in enumerate(ordered, 1))
+            text = "\n".join(f"- {shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1))
         else:
-            text = " ".join(f"{s.text} [{n}]" for n, s in enumerate(ordered, 1))
+            text = " ".join(f"{shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1))
         return Draft(text, citations, raw=text, generator=self.name)
 
     def _answer(self, candidates: list[Sentence]) -> list[Sentence]:

@@ -22,7 +22,8 @@ deltas concatenate to ``answer.answer``. The LLM answerer emits the model's raw 
 evidence keys); the `answer` event carries the post-processed text with numbered, verified
 citations, which replaces the streamed text.
 
-The index and embedder are loaded once, in the lifespan, into ``app.state.assistant``. Settings come
+The index and embedder are loaded in the lifespan into ``app.state.live`` (a `LiveAssistant`), which swaps in
+a new index version in the background when `povqa index` writes one (no restart). Settings come
 from ``Depends(get_settings)`` (override with ``app.dependency_overrides`` or ``create_app(settings)``).
 ``Assistant.ask`` is synchronous CPU work: it runs in the threadpool (plain ``def`` endpoints,
 ``run_in_threadpool``), so requests run concurrently without a global lock.
@@ -35,6 +36,7 @@ import ipaddress
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -164,11 +166,94 @@ def _load_failure(exc: Exception) -> str:
     return f"the assistant could not start: {exc}"
 
 
+class LiveAssistant:
+    """The Assistant being served, swapped for a fresh one when `povqa index` makes a new index version current.
+
+    At most every `check_s` seconds a request looks at where the index's `current` link points (one readlink);
+    when it moved, a background thread opens the new version (reusing the loaded embedders) and swaps it in with
+    one assignment. Requests keep being answered from the old version meanwhile, and those in flight finish on
+    it (its files stay open even after the build deletes its folder). A version that fails to load is logged
+    once and the old one kept. A server started before any index exists picks the first one up the same way.
+    """
+
+    def __init__(self, settings: Settings, assistant=None, check_s: float = 1.0):
+        self.settings = settings
+        self.assistant = assistant
+        self.error: str | None = None
+        self.check_s = check_s
+        self.version: Path | None = assistant.retriever.reader.path if assistant is not None else None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self._loading: threading.Thread | None = None
+
+    def load_now(self) -> None:
+        """The first load (in the lifespan): blocking; a failure is kept as the 503 message."""
+        from indexer.store import current_version
+
+        version = current_version(self.settings.index_dir)
+        try:
+            self.assistant = self._open(version)
+            self.version, self.error = version, None
+            reader = self.assistant.retriever.reader
+            log.info("index loaded: %d documents, %d chunks", len(reader.documents), reader.n_chunks)
+        except Exception as exc:  # start anyway: /healthz and /api answer 503 with the reason
+            self.version, self.error = version, _load_failure(exc)
+            log.error("%s", self.error)
+
+    def get(self):
+        self._maybe_reload()
+        return self.assistant
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.check_s:
+            return
+        from indexer.store import current_version
+
+        with self._lock:
+            if now - self._checked < self.check_s or (self._loading is not None and self._loading.is_alive()):
+                return
+            self._checked = now
+            version = current_version(self.settings.index_dir)
+            if version is None or version == self.version:
+                return
+            self._loading = threading.Thread(target=self._reload, args=(version,), name="povqa-reload", daemon=True)
+            self._loading.start()
+
+    def _reload(self, version: Path) -> None:
+        try:
+            fresh = self._open(version)
+        except Exception as exc:
+            log.error("a new index version at %s could not be loaded; still serving the previous one: %s", version, exc)
+            self.version = version  # retried when the index changes again
+            return
+        reader = fresh.retriever.reader
+        # the version actually opened: if another build made a newer one current meanwhile, the next check loads it
+        self.assistant, self.version, self.error = fresh, reader.path, None
+        log.info("index reloaded from %s: %d documents, %d chunks", version.name, len(reader.documents), reader.n_chunks)
+
+    def _open(self, version: Path | None):
+        """An Assistant over `version`, with the running one's embedders, answerer and refusal model."""
+        from assistant.pipeline import Assistant
+        from assistant.retrieval import Retriever
+
+        old = self.assistant
+        if old is None:
+            return Assistant.load(self.settings)
+        if version is None:
+            raise FileNotFoundError(f"no index in {self.settings.index_dir}")
+        retriever = Retriever.load(self.settings, embedder=old.retriever.embedder,
+                                   second=old.retriever.second if old.retriever.second is not None else True,
+                                   index_dir=self.settings.index_dir, language_means=old.retriever.language_means)
+        return Assistant(retriever, old.answerer, self.settings, calibration=old.calibration, reranker=old.reranker)
+
+
 def get_assistant(request: Request):
-    """The Assistant loaded at start-up, or 503 saying how to build the index."""
-    assistant = getattr(request.app.state, "assistant", None)
+    """The Assistant being served (reloaded when the index changes), or 503 saying how to build the index."""
+    live: LiveAssistant | None = getattr(request.app.state, "live", None)
+    assistant = live.get() if live is not None else None
     if assistant is None:
-        raise _fail(503, getattr(request.app.state, "load_error", None) or "the index is not loaded yet")
+        raise _fail(503, (live.error if live is not None else None) or "the index is not loaded yet")
     return assistant
 
 
@@ -187,12 +272,25 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 AssistantDep = Annotated[Any, Depends(get_assistant)]
 
 
+# C0/C1 control characters other than tab and line breaks, and lone UTF-16 surrogates (valid JSON escapes that
+# are not characters: they cannot even be written back out as UTF-8)
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _check_text(text: str, what: str) -> str:
+    bad = _BAD_CHARS.search(text)
+    if bad:
+        raise _fail(422, f"the {what} contains a control character or lone surrogate (U+{ord(bad.group()):04X} at "
+                         f"position {bad.start()}); remove it")
+    return text
+
+
 def _check_question(question: str, settings: Settings) -> str:
     if not question.strip():
         raise _fail(422, "the question is empty")
     if len(question) > settings.max_question_chars:
         raise _fail(413, f"the question is {len(question)} characters long; the limit is {settings.max_question_chars}")
-    return question
+    return _check_text(question, "question")
 
 
 def _pieces(text: str) -> list[str]:
@@ -257,7 +355,7 @@ def _chat_question(body: ChatCompletionRequest, settings: Settings) -> tuple[str
     if not turns or turns[-1][0] != "user":
         raise _fail(422, "the last message must be a user message (the question)")
     question = _check_question(turns[-1][1], settings)
-    history = [{"role": r, "content": c} for r, c in turns[:-1]]
+    history = [{"role": r, "content": _check_text(c, "history")} for r, c in turns[:-1]]
     mode = "briefing" if body.model == BRIEFING_MODEL_ID else "answer"
     return question, history, mode
 
@@ -351,24 +449,45 @@ def warn_if_exposed(settings: Settings, host: str) -> None:
                     "the API; set POVQA_API_KEY to require 'Authorization: Bearer <key>'", host)
 
 
+class RedactSecret(logging.Filter):
+    """Replaces a secret in log records with '***' (a client that puts the API key in a URL gets it logged by
+    the access log otherwise)."""
+
+    LOGGERS = ("uvicorn.access", "uvicorn.error", "povqa.api")
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def _clean(self, value: Any) -> Any:
+        return value.replace(self.secret, "***") if isinstance(value, str) and self.secret in value else value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: self._clean(v) for k, v in record.args.items()}
+        return True
+
+
 def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
     """The FastAPI app. `settings` overrides `get_settings`; a ready `assistant` skips loading the index."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.assistant, app.state.load_error = assistant, None
+        current = app.dependency_overrides.get(get_settings, get_settings)()
+        redact = RedactSecret(current.api_key.get_secret_value()) if current.api_key else None
+        for name in RedactSecret.LOGGERS if redact else ():
+            logging.getLogger(name).addFilter(redact)
+        app.state.live = LiveAssistant(current, assistant)
         if assistant is None:
-            current = app.dependency_overrides.get(get_settings, get_settings)()
-            try:
-                from assistant.pipeline import Assistant
-
-                app.state.assistant = await run_in_threadpool(Assistant.load, current)
-                reader = app.state.assistant.retriever.reader
-                log.info("index loaded: %d documents, %d chunks", len(reader.documents), reader.n_chunks)
-            except Exception as exc:  # start anyway: /healthz and /api answer 503 with the reason
-                app.state.load_error = _load_failure(exc)
-                log.error("%s", app.state.load_error)
-        yield
+            await run_in_threadpool(app.state.live.load_now)
+        try:
+            yield
+        finally:
+            for name in RedactSecret.LOGGERS if redact else ():
+                logging.getLogger(name).removeFilter(redact)
 
     app = FastAPI(
         title="povqa",
@@ -435,7 +554,7 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
                                "description": "Answer JSON; with stream=true, SSE events delta/answer/error."}})
     async def ask(body: AskRequest, settings: SettingsDep, assistant: AssistantDep):
         question = _check_question(body.question, settings)
-        history = [t.model_dump() for t in body.history]
+        history = [{"role": t.role, "content": _check_text(t.content, "history")} for t in body.history]
         if not body.stream:
             return await run_in_threadpool(assistant.ask, question, history, body.mode, body.top_k)
 

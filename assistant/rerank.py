@@ -32,7 +32,7 @@ class CrossEncoderReranker(Reranker):
     def __init__(self, model: str):
         from sentence_transformers import CrossEncoder
 
-        self._model = CrossEncoder(model, device="cpu")
+        self._model = CrossEncoder(model, device="cpu", model_kwargs={"use_safetensors": True})  # never a pickle
         self.name = f"cross-encoder:{model}"
 
     def scores(self, query: str, texts: list[str]) -> list[float]:

@@ -94,7 +94,7 @@ def _model(kind):
 def cached(name, kind, mode, texts, batch=32):
     path = CACHE / f"{name}.npy"
     if path.exists():
-        arr = np.load(path)
+        arr = np.load(path, allow_pickle=False)
         assert len(arr) == len(texts), name
         return arr
     CACHE.mkdir(parents=True, exist_ok=True)

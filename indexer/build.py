@@ -362,9 +362,7 @@ def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedde
             dims.update({SECOND: second.dim, SECOND_SENT: second.dim})
         arrays = {}
         for name in names:
-            parts = [p.arrays[name] for p in pending]
-            arrays[name] = np.concatenate(parts) if parts else np.zeros((0, dims[name]), np.float32)
-            writer.save_array(name, arrays[name].astype(np.float32, copy=False))
+            arrays[name] = writer.save_array_parts(name, [p.arrays[name] for p in pending], dims[name])
             if name == PRIMARY:
                 writer.save_faiss(arrays[name])
         for chunk_name, sent_name in ((PRIMARY, PRIMARY_SENT), (SECOND, SECOND_SENT)):

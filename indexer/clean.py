@@ -406,23 +406,31 @@ def drop_repeated_sentences(texts: Sequence[str], min_chars: int = 40) -> list[s
 
 
 def contained_paragraphs(
-    paragraphs: Sequence[tuple[int, str]], min_chars: int = 40, window: int = 2
+    paragraphs: Sequence[tuple[int, str]], min_chars: int = 40, window: int = 2, reach: int = 100
 ) -> set[int]:
     """Indexes of paragraphs whose whole normalised text occurs inside a longer paragraph
-    at most ``window`` pages away: a pull quote printed as a paragraph of its own.
+    at most ``window`` pages and ``reach`` paragraphs away: a pull quote printed as a
+    paragraph of its own.
 
-    ``paragraphs`` are (page number, text) in reading order."""
+    ``paragraphs`` are (page number, text) in reading order. ``reach`` keeps this linear in
+    the length of the document: a note is one long page, and comparing each of its
+    paragraphs with every other one took minutes for a few megabytes."""
     keys = [norm_for_dedup(t) for _, t in paragraphs]
-    by_page: dict[int, list[int]] = {}
-    for i, (page, _) in enumerate(paragraphs):
-        by_page.setdefault(page, []).append(i)
+    pages = [page for page, _ in paragraphs]
     drop: set[int] = set()
-    for i, (page, _) in enumerate(paragraphs):
-        k = keys[i]
-        if not _long_enough(k, min_chars):
-            continue
-        for p in range(page - window, page + window + 1):
-            if any(j != i and j not in drop and len(keys[j]) > len(k) and k in keys[j] for j in by_page.get(p, ())):
+    n = len(keys)
+    for start in range(0, n, reach):
+        # one C-speed search over the neighbourhood first: most paragraphs occur only once (in themselves)
+        hood = "\x00".join(keys[max(0, start - reach) : min(n, start + 2 * reach)])
+        for i in range(start, min(n, start + reach)):
+            if _long_enough(keys[i], min_chars) and hood.count(keys[i]) > 1 and _contained(i, keys, pages, drop, window, reach):
                 drop.add(i)
-                break
     return drop
+
+
+def _contained(i: int, keys: list[str], pages: list[int], drop: set[int], window: int, reach: int) -> bool:
+    k, page = keys[i], pages[i]
+    return any(
+        j != i and j not in drop and abs(pages[j] - page) <= window and len(keys[j]) > len(k) and k in keys[j]
+        for j in range(max(0, i - reach), min(len(keys), i + reach + 1))
+    )

@@ -93,7 +93,8 @@ class SentenceTransformerEmbedder(Embedder):
                 "sentence-transformers is not installed: run `make install` (or pip install sentence-transformers)"
             ) from exc
         try:
-            self._model = SentenceTransformer(model, device=device)
+            # safetensors only: a model folder is a path the user controls, and a pytorch_model.bin is a pickle
+            self._model = SentenceTransformer(model, device=device, model_kwargs={"use_safetensors": True})
         except Exception as exc:
             raise EmbedderError(
                 f"could not load sentence-transformers model {model!r}: {exc}. "

@@ -501,9 +501,12 @@ def _decode_text(path: Path, data: bytes) -> str:
         encodings = ["utf-32"]
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
         encodings = ["utf-16"]
-    else:
-        if b"\x00" in data:
+    elif b"\x00" in data:
+        bom_less = _bom_less_utf16(data)
+        if bom_less is None:
             raise IngestError(path, binary)
+        encodings = [bom_less]
+    else:
         encodings = ["utf-8"]
     for enc in encodings:
         try:
@@ -520,6 +523,22 @@ def _decode_text(path: Path, data: bytes) -> str:
     if _looks_binary(text):
         raise IngestError(path, binary)
     return text.lstrip("\ufeff")
+
+
+def _bom_less_utf16(data: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' for UTF-16 text saved without a byte-order mark (mostly Latin script: every
+    other byte is zero), else None."""
+    sample = data[:8192]
+    sample = sample[: len(sample) // 2 * 2]
+    if len(sample) < 8:
+        return None
+    odd_zero = sample[1::2].count(0) / (len(sample) // 2)
+    even_zero = sample[0::2].count(0) / (len(sample) // 2)
+    if odd_zero > 0.4 and even_zero < 0.05:
+        return "utf-16-le"
+    if even_zero > 0.4 and odd_zero < 0.05:
+        return "utf-16-be"
+    return None
 
 
 def _decode_legacy(data: bytes) -> str | None:

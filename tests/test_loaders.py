@@ -202,7 +202,7 @@ def test_utf8_bom_and_cjk_note(tmp_path):
     assert doc.language == "zh"
 
 
-@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16"])
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be"])
 def test_legacy_encodings_are_decoded(tmp_path, encoding):
     text = "La coopération Sud-Sud est très importante pour réduire la pauvreté rurale."
     if encoding == "cp1252":
@@ -218,14 +218,9 @@ def test_legacy_encodings_are_decoded(tmp_path, encoding):
 
 
 def _text_pdf(path: Path, text: str = "Poverty reduction through South-South cooperation. " * 20) -> Path:
-    from fpdf import FPDF
+    from bench.badfiles import text_pdf
 
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=12)
-    pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
+    return text_pdf(path, text)
 
 
 def _encrypt(src: Path, dst: Path, password: str) -> Path:

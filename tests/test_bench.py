@@ -37,7 +37,7 @@ def test_query_speed_smoke_switches_index_kind_and_reports_recall(tmp_path, monk
         (corpus / name).write_text(text, "utf-8")
     monkeypatch.setattr(store, "FLAT_LIMIT", 500)
     results = tmp_path / "RESULTS.md"
-    out = query_speed.run([300, 1500], tmp_path / "work", every=16, results=results, in_process=True,
+    out = query_speed.run([300, 1500], tmp_path / "work", every=16, results=results, in_process=True, dense_sizes=[2000],
                           pool_kwargs={"embedder": HashEmbedder(), "second": None, "corpus": corpus,
                                        "max_paragraphs": 20}, log=lambda *_: None)
     small, large = out["results"]
@@ -47,6 +47,8 @@ def test_query_speed_smoke_switches_index_kind_and_reports_recall(tmp_path, monk
     assert 0.5 <= large["compare"]["chosen"]["recall@10"] <= 1.0
     assert large["compare"]["other"]["type"] == "flat" and large["compare"]["other"]["recall@10"] == 1.0
     assert large["measure"]["peak_mb"] > 0 and len(large["measure"]["rows"]) > 5
+    (dense,) = out["dense"]
+    assert dense["chunks"] == 2000 and dense["chosen"]["type"] == "ivfpq" and 0.5 <= dense["chosen"]["recall@10"] <= 1
     text = results.read_text("utf-8")
     assert "## Query latency" in text and "IVF" in text and "recall@10" in text and "1,500" in text
 

@@ -214,6 +214,58 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class RowFile:
+    """A memory-mapped .npy array whose scattered rows are read with `preadv` instead of page faults.
+
+    Reading a few hundred candidate rows through the memory map faults in far more than those rows (the
+    kernel maps whole folios around each fault: ~300 KB per row measured on Linux 6.18, so one query at 100k
+    chunks added 130 MB of resident memory, and the resident set crept towards the size of the arrays).
+    `preadv` copies just the rows, in one call per run of consecutive rows (a chunk's sentences are
+    consecutive). Slices, whole-array reads and large selections go through the memory map as before.
+    """
+
+    def __init__(self, path: Path):
+        self._mm = np.load(path, mmap_mode="r", allow_pickle=False)
+        self.shape, self.dtype, self.ndim = self._mm.shape, self._mm.dtype, self._mm.ndim
+        self._fd = os.open(path, os.O_RDONLY)
+        self._row_bytes = self._mm.dtype.itemsize * int(np.prod(self._mm.shape[1:], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self._mm, dtype=dtype)
+
+    def __getitem__(self, key):
+        if isinstance(key, (list, np.ndarray)) and self.ndim >= 1 and len(self) and self._mm.flags.c_contiguous:
+            rows = np.asarray(key)
+            if rows.ndim == 1 and rows.dtype.kind in "iu" and len(rows) <= len(self) // 16:
+                return self._read_rows(rows.astype(np.int64))
+        return self._mm[key]
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        n = len(self)
+        rows = np.where(rows < 0, rows + n, rows)
+        if len(rows) and (rows.min() < 0 or rows.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        if not len(rows):
+            return out
+        flat = out.view(np.uint8).reshape(len(rows), self._row_bytes)
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1, [len(rows)]])
+        for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
+            want = (b - a) * self._row_bytes
+            got = os.preadv(self._fd, [memoryview(flat[a:b]).cast("B")], self._mm.offset + int(rows[a]) * self._row_bytes)
+            if got != want:
+                raise OSError(f"short read from {self._mm.filename}: {got} of {want} bytes")
+        return out
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class IndexReader:
     """Read access to one index version. Thread-safe."""
 
@@ -235,7 +287,7 @@ class IndexReader:
             self.documents[doc_id] = Document.model_validate_json(data)
             self.doc_rows[doc_id] = (r0, r1, s0, s1)
         self.n_chunks = int(self.manifest["chunks"])
-        self._arrays: dict[str, np.ndarray] = {}
+        self._arrays: dict[str, RowFile] = {}
         self._faiss: faiss.Index | None = None
         self._bm25: BM25 | None = None
 
@@ -291,9 +343,10 @@ class IndexReader:
     def has_array(self, name: str) -> bool:
         return (self.path / f"{name}.npy").exists()
 
-    def array(self, name: str) -> np.ndarray:
+    def array(self, name: str) -> RowFile:
+        """The array `name`, memory-mapped; index it with row numbers to read just those rows."""
         if name not in self._arrays:
-            self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            self._arrays[name] = RowFile(self.path / f"{name}.npy")
         return self._arrays[name]
 
     @property
@@ -314,3 +367,5 @@ class IndexReader:
 
     def close(self) -> None:
         self._db.close()
+        for array in self._arrays.values():
+            array.close()

@@ -72,3 +72,17 @@ def test_compressed_index_candidate_path_finds_what_exact_scoring_finds(tmp_path
     monkeypatch.setattr(retrieval, "EXACT_LIMIT", 0)  # as if the index were too big to score every chunk
     monkeypatch.setattr(retriever.settings.retrieval, "candidates", 20)
     assert [retriever.search(q, 3)[0].chunk.text for q in questions] == exact
+
+
+def test_row_file_reads_rows_like_the_memory_map(tmp_path):
+    x = np.arange(200 * 6, dtype=np.float32).reshape(200, 6)
+    np.save(tmp_path / "a.npy", x)
+    rows = store.RowFile(tmp_path / "a.npy")
+    assert rows.shape == (200, 6) and len(rows) == 200
+    for idx in ([3, 4, 5, 9], np.array([7, 2, 2, 199, -1]), np.array([], dtype=np.int64), np.array([10])):
+        assert np.array_equal(rows[idx], x[idx])
+    assert np.array_equal(rows[5:9], x[5:9]) and np.array_equal(np.asarray(rows), x)
+    assert np.array_equal(rows[np.arange(200)], x)  # a large selection goes through the memory map
+    with np.testing.assert_raises(IndexError):
+        rows[np.array([3, 200])]
+    rows.close()

@@ -27,7 +27,7 @@ def test_faiss_index_is_flat_up_to_the_limit_and_ivfpq_above_with_exact_rescorin
     flat, info = store.make_faiss_index(x, flat_limit=5000)
     assert info == {"type": "flat"} and flat.ntotal == 1200
     ivf, info = store.make_faiss_index(x, flat_limit=1000)
-    assert info["type"] == "ivfpq" and info["pq_bytes"] == 4 and ivf.ntotal == 1200
+    assert info["type"] == "ivfpq" and info["pq_bytes"] == 8 and ivf.ntotal == 1200
     queries = _clustered(30, dim=32, seed=1)
     exact = [set(np.argsort(-(x @ q))[:10].tolist()) for q in queries]
     got = [set(dense_candidates(ivf, False, x, q, 50)[:10].tolist()) for q in queries]

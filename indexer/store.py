@@ -7,7 +7,7 @@
             meta.sqlite           documents, chunks (row = vector id), page texts
             <name>.npy            float32 vector arrays (chunk vectors, sentence vectors, ...)
             dense.faiss           FAISS inner-product index over the primary chunk vectors
-            bm25.npz, bm25_vocab.json
+            bm25_{data,indices,indptr}.npy, bm25_vocab.json   (memory-mapped postings)
 
 A build writes a new `v-*` folder next to the live one, then swaps the link, so a
 crash (even SIGKILL) at any point leaves the previous index readable. Nothing is
@@ -37,6 +37,42 @@ from indexer.bm25 import BM25
 
 FORMAT_VERSION = 1
 CURRENT = "current"
+
+#: Up to this many chunks dense.faiss is exact (IndexFlatIP, 4 bytes x dim per chunk, all in memory); above it,
+#: an inverted file with product-quantised codes (IVF-PQ, dim/4 bytes per chunk), whose candidates the
+#: retriever re-scores exactly from the memory-mapped float32 vectors. Chosen from `bench/query_speed.py`
+#: (bench/RESULTS.md): at 100k chunks flat search is still a few ms and 150 MB; at 1M it is 1.5 GB.
+FLAT_LIMIT = 200_000
+#: Inverted lists probed per query (of `ivf_lists(n)`), stored in the index file.
+IVF_NPROBE = 128  # with REFINE=10: recall@10 .994 against exact at 1M chunks (bench/RESULTS.md); 48: .967
+
+
+def ivf_lists(n: int) -> int:
+    """Number of IVF cells for n vectors: about 2*sqrt(n), a power of two (2,048 at 1M)."""
+    return int(2 ** round(np.log2(max(2.0 * np.sqrt(max(n, 1)), 64))))
+
+
+def make_faiss_index(vectors: np.ndarray, flat_limit: int | None = None, seed: int = 0) -> tuple[faiss.Index, dict]:
+    """The dense index for `vectors` (L2-normalised float32 rows): flat (exact) up to `flat_limit`
+    rows, IVF-PQ above. Returns the index and a description for the manifest."""
+    flat_limit = FLAT_LIMIT if flat_limit is None else flat_limit
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dim = vectors.shape
+    if n <= flat_limit or dim % 4 or n < 256:  # PQ's 8-bit codebooks need 256+ training vectors
+        index = faiss.IndexFlatIP(dim)
+        if n:
+            index.add(vectors)
+        return index, {"type": "flat"}
+    nlist = min(ivf_lists(n), max(1, n // 32))  # k-means wants some 32+ vectors per cell
+    m = dim // 4  # 96 bytes at 384 dimensions: 48 bytes lost too much ranking precision (recall@10 .976 vs .994)
+    index = faiss.index_factory(dim, f"IVF{nlist},PQ{m}np", faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(seed)
+    sample = vectors[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))]
+    index.train(sample)
+    for start in range(0, n, 262_144):
+        index.add(vectors[start : start + 262_144])
+    faiss.extract_index_ivf(index).nprobe = min(IVF_NPROBE, nlist)
+    return index, {"type": "ivfpq", "nlist": nlist, "pq_bytes": m, "nprobe": min(IVF_NPROBE, nlist)}
 
 
 class IndexError_(RuntimeError):
@@ -97,6 +133,7 @@ class IndexWriter:
         )
         self.n_chunks = 0
         self.n_sentences = 0
+        self.faiss_info: dict[str, Any] = {}
 
     def add_document(self, document: Document, chunks: Sequence[Chunk], pages: Sequence[str]) -> None:
         row_start, sent_start = self.n_chunks, self.n_sentences
@@ -136,10 +173,9 @@ class IndexWriter:
             del out
         return np.load(path, mmap_mode="r", allow_pickle=False)
 
-    def save_faiss(self, vectors: np.ndarray) -> None:
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    def save_faiss(self, vectors: np.ndarray, flat_limit: int | None = None) -> None:
+        """Write dense.faiss: exact up to FLAT_LIMIT chunks, IVF-PQ above (see `make_faiss_index`)."""
+        index, self.faiss_info = make_faiss_index(vectors, flat_limit)
         faiss.write_index(index, str(self.path / "dense.faiss"))
 
     def save_bm25(self, bm25: BM25) -> None:
@@ -150,7 +186,7 @@ class IndexWriter:
         self._db.commit()
         self._db.close()
         manifest = {**manifest, "format_version": FORMAT_VERSION, "chunks": self.n_chunks,
-                    "sentences": self.n_sentences}
+                    "sentences": self.n_sentences, "faiss": self.faiss_info or {"type": "flat"}}
         (self.path / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         _fsync_tree(self.path)
         final = self.index_dir / self.path.name.replace(".build-", "v-", 1)
@@ -196,6 +232,58 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class RowFile:
+    """A memory-mapped .npy array whose scattered rows are read with `preadv` instead of page faults.
+
+    Reading a few hundred candidate rows through the memory map faults in far more than those rows (the
+    kernel maps whole folios around each fault: ~300 KB per row measured on Linux 6.18, so one query at 100k
+    chunks added 130 MB of resident memory, and the resident set crept towards the size of the arrays).
+    `preadv` copies just the rows, in one call per run of consecutive rows (a chunk's sentences are
+    consecutive). Slices, whole-array reads and large selections go through the memory map as before.
+    """
+
+    def __init__(self, path: Path):
+        self._mm = np.load(path, mmap_mode="r", allow_pickle=False)
+        self.shape, self.dtype, self.ndim = self._mm.shape, self._mm.dtype, self._mm.ndim
+        self._fd = os.open(path, os.O_RDONLY)
+        self._row_bytes = self._mm.dtype.itemsize * int(np.prod(self._mm.shape[1:], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self._mm, dtype=dtype)
+
+    def __getitem__(self, key):
+        if isinstance(key, (list, np.ndarray)) and self.ndim >= 1 and len(self) and self._mm.flags.c_contiguous:
+            rows = np.asarray(key)
+            if rows.ndim == 1 and rows.dtype.kind in "iu" and len(rows) <= len(self) // 16:
+                return self._read_rows(rows.astype(np.int64))
+        return self._mm[key]
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        n = len(self)
+        rows = np.where(rows < 0, rows + n, rows)
+        if len(rows) and (rows.min() < 0 or rows.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        if not len(rows):
+            return out
+        flat = out.view(np.uint8).reshape(len(rows), self._row_bytes)
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1, [len(rows)]])
+        for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
+            want = (b - a) * self._row_bytes
+            got = os.preadv(self._fd, [memoryview(flat[a:b]).cast("B")], self._mm.offset + int(rows[a]) * self._row_bytes)
+            if got != want:
+                raise OSError(f"short read from {self._mm.filename}: {got} of {want} bytes")
+        return out
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class IndexReader:
     """Read access to one index version. Thread-safe."""
 
@@ -219,9 +307,7 @@ class IndexReader:
         self.n_chunks = int(self.manifest["chunks"])
         # Every file is opened now, not on first use: a build that makes a newer version current deletes this
         # folder, and a server still answering from this version must not find its files gone.
-        self._arrays: dict[str, np.ndarray] = {
-            f.stem: np.load(f, mmap_mode="r", allow_pickle=False) for f in sorted(self.path.glob("*.npy"))
-        }
+        self._arrays: dict[str, RowFile] = {f.stem: RowFile(f) for f in sorted(self.path.glob("*.npy"))}
         self._faiss: faiss.Index | None = faiss.read_index(str(self.path / "dense.faiss"))
         self._bm25: BM25 | None = None
 
@@ -277,10 +363,16 @@ class IndexReader:
     def has_array(self, name: str) -> bool:
         return name in self._arrays
 
-    def array(self, name: str) -> np.ndarray:
+    def array(self, name: str) -> RowFile:
+        """The array `name`, memory-mapped; index it with row numbers to read just those rows."""
         if name not in self._arrays:
-            self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            self._arrays[name] = RowFile(self.path / f"{name}.npy")
         return self._arrays[name]
+
+    @property
+    def exact_faiss(self) -> bool:
+        """Whether dense.faiss scores exactly (flat) or approximately (compressed codes)."""
+        return self.manifest.get("faiss", {}).get("type", "flat") == "flat"
 
     @property
     def faiss_index(self) -> faiss.Index:
@@ -295,3 +387,5 @@ class IndexReader:
 
     def close(self) -> None:
         self._db.close()
+        for array in self._arrays.values():
+            array.close()

@@ -1,0 +1,81 @@
+"""Smoke runs of the benchmarks: tiny sizes, the fake embedder, a few seconds each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import SAMPLE_NOTES, HashEmbedder
+from indexer import store
+
+
+def test_index_speed_smoke_writes_its_section(tmp_path):
+    from bench import index_speed
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SAMPLE_NOTES.items():
+        (corpus / name).write_text(text, "utf-8")
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# header\n\n<!-- bench:other -->\nkeep me\n<!-- /bench:other -->\n", "utf-8")
+    out = index_speed.run(corpus, results, embedder=HashEmbedder(), second=None)
+    assert out["chunks"] > 0 and out["texts_embedded"] == out["chunks"] + out["sentences"]
+    assert out["ratio"] > 0
+    text = results.read_text("utf-8")
+    assert "keep me" in text and "## Indexing throughput" in text and "chunks/s" in text
+    index_speed.run(corpus, results, embedder=HashEmbedder(), second=None)  # re-run replaces, not appends
+    assert results.read_text("utf-8").count("## Indexing throughput") == 1
+
+
+def test_query_speed_smoke_switches_index_kind_and_reports_recall(tmp_path, monkeypatch):
+    from bench import query_speed
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SAMPLE_NOTES.items():
+        (corpus / name).write_text(text, "utf-8")
+    monkeypatch.setattr(store, "FLAT_LIMIT", 500)
+    results = tmp_path / "RESULTS.md"
+    out = query_speed.run([300, 1500], tmp_path / "work", every=16, results=results, in_process=True, dense_sizes=[2000],
+                          pool_kwargs={"embedder": HashEmbedder(), "second": None, "corpus": corpus,
+                                       "max_paragraphs": 20}, log=lambda *_: None)
+    small, large = out["results"]
+    assert small["measure"]["chunks"] == 300 and small["compare"]["chosen"]["type"] == "flat"
+    assert large["measure"]["chunks"] == 1500 and large["compare"]["chosen"]["type"] == "ivfpq"
+    assert small["compare"]["chosen"]["recall@10"] == 1.0  # flat is exact
+    assert 0.5 <= large["compare"]["chosen"]["recall@10"] <= 1.0
+    assert large["compare"]["other"]["type"] == "flat" and large["compare"]["other"]["recall@10"] == 1.0
+    assert large["measure"]["peak_mb"] > 0 and len(large["measure"]["rows"]) > 5
+    (dense,) = out["dense"]
+    assert dense["chunks"] == 2000 and dense["chosen"]["type"] == "ivfpq" and 0.5 <= dense["chosen"]["recall@10"] <= 1
+    text = results.read_text("utf-8")
+    assert "## Query latency" in text and "IVF" in text and "recall@10" in text and "1,500" in text
+    assert "## Dense index alone" in text and "2,000" in text
+
+
+def test_langchain_baseline_smoke(tmp_path):
+    pytest.importorskip("langchain_community")
+    from bench import langchain_baseline
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SAMPLE_NOTES.items():
+        (corpus / name).write_text(text, "utf-8")
+    rows = [
+        {"id": "pumps", "lang": "en", "question": "Who maintains the pumps?", "answerable": True, "doc": "water.md",
+         "evidence": "Village committees maintain the pumps and collect a small monthly fee from each household.",
+         "answer": "Village committees.", "keywords": ["committees"], "kind": "fact"},
+        {"id": "pride", "lang": "en", "question": "Which Tanzanian NGO works with IPRCC on microfinance?",
+         "answerable": True, "doc": "iprcc.md", "evidence": "IPRCC is studying a China-Tanzania microfinance "
+         "centre with the Tanzanian NGO PRIDE.", "answer": "PRIDE.", "keywords": ["PRIDE"], "kind": "fact"},
+    ]
+    dataset = tmp_path / "dev.jsonl"
+    dataset.write_text("\n".join(json.dumps(r) for r in rows), "utf-8")
+    results = tmp_path / "RESULTS.md"
+    out = langchain_baseline.run(corpus, tmp_path / "work", results, embedder=HashEmbedder(), second=None,
+                                 dataset=dataset, log=lambda *_: None)
+    assert out["povqa"]["answerable"] == out["langchain"]["answerable"] == 2
+    assert 0.0 <= out["langchain"]["hit@5"] <= 1.0 and out["povqa"]["hit@5"] == 1.0
+    text = results.read_text("utf-8")
+    assert "LangChain baseline" in text and "| povqa |" in text

@@ -1,0 +1,88 @@
+"""The large-index machinery: automatic flat / IVF-PQ choice, exact re-scoring, memory-mapped BM25."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from scipy import sparse
+
+from conftest import IPRCC_NOTE, WATER_NOTE, HashEmbedder, index_notes
+from indexer import store
+from indexer.bm25 import BM25
+from indexer.tokenize import tokenize
+
+
+def _clustered(n: int, dim: int = 64, centres: int = 20, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centres, dim))
+    x = c[rng.integers(0, centres, n)] + 0.5 * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_faiss_index_is_flat_up_to_the_limit_and_ivfpq_above_with_exact_rescoring():
+    from assistant.retrieval import dense_candidates
+
+    x = _clustered(1200, dim=32)
+    flat, info = store.make_faiss_index(x, flat_limit=5000)
+    assert info == {"type": "flat"} and flat.ntotal == 1200
+    ivf, info = store.make_faiss_index(x, flat_limit=1000)
+    assert info["type"] == "ivfpq" and info["pq_bytes"] == 8 and ivf.ntotal == 1200
+    queries = _clustered(30, dim=32, seed=1)
+    exact = [set(np.argsort(-(x @ q))[:10].tolist()) for q in queries]
+    got = [set(dense_candidates(ivf, False, x, q, 50)[:10].tolist()) for q in queries]
+    recall = np.mean([len(a & b) / 10 for a, b in zip(exact, got)])
+    assert recall >= 0.9
+    # re-scored candidates come back best first, by exact cosine
+    rows = dense_candidates(ivf, False, x, queries[0], 20)
+    assert np.all(np.diff(x[rows] @ queries[0]) <= 1e-6)
+
+
+def test_bm25_postings_score_like_the_sparse_matrix_and_load_memory_mapped(tmp_path):
+    texts = ["deep wells and clean water", "water committees collect fees", "IPRCC training in Africa", "wells"]
+    bm = BM25.build(texts, tokenize)
+    old = np.asarray(bm.weights[:, bm.query_terms("water wells")].sum(axis=1), dtype=np.float32).ravel()
+    assert np.array_equal(bm.scores("water wells"), old) and old[0] > 0 and old[2] == 0
+    bm.save(tmp_path)
+    loaded = BM25.load(tmp_path, tokenize)
+    assert isinstance(loaded.data, np.memmap)
+    assert np.array_equal(loaded.scores("water wells"), old)
+    # the layout written before (one .npz) still loads
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    w = bm.weights
+    np.savez(legacy / "bm25.npz", data=w.data, indices=w.indices, indptr=w.indptr, shape=np.asarray(w.shape))
+    terms = sorted(bm.vocab, key=bm.vocab.get)
+    (legacy / "bm25_vocab.json").write_text(json.dumps(terms), "utf-8")
+    assert np.array_equal(BM25.load(legacy, tokenize).scores("water wells"), old)
+    assert isinstance(BM25.load(legacy, tokenize).weights, sparse.csc_matrix)
+
+
+def test_compressed_index_candidate_path_finds_what_exact_scoring_finds(tmp_path, monkeypatch):
+    from assistant import retrieval
+
+    notes = {f"n{i}.md": f"{IPRCC_NOTE}\n{WATER_NOTE}\nDistrict {i} reported {i * 7} wells." for i in range(150)}
+    monkeypatch.setattr(store, "FLAT_LIMIT", 10)
+    settings = index_notes(tmp_path / "notes", notes)
+    retriever = retrieval.Retriever.load(settings, embedder=HashEmbedder())
+    assert retriever.reader.n_chunks >= 256
+    assert retriever.reader.manifest["faiss"]["type"] == "ivfpq" and not retriever.reader.exact_faiss
+    questions = ["Who maintains the pumps?", "Tanzania microfinance centre with PRIDE", "District 77 wells"]
+    exact = [retriever.search(q, 3)[0].chunk.text for q in questions]
+    monkeypatch.setattr(retrieval, "EXACT_LIMIT", 0)  # as if the index were too big to score every chunk
+    monkeypatch.setattr(retriever.settings.retrieval, "candidates", 20)
+    assert [retriever.search(q, 3)[0].chunk.text for q in questions] == exact
+
+
+def test_row_file_reads_rows_like_the_memory_map(tmp_path):
+    x = np.arange(200 * 6, dtype=np.float32).reshape(200, 6)
+    np.save(tmp_path / "a.npy", x)
+    rows = store.RowFile(tmp_path / "a.npy")
+    assert rows.shape == (200, 6) and len(rows) == 200
+    for idx in ([3, 4, 5, 9], np.array([7, 2, 2, 199, -1]), np.array([], dtype=np.int64), np.array([10])):
+        assert np.array_equal(rows[idx], x[idx])
+    assert np.array_equal(rows[5:9], x[5:9]) and np.array_equal(np.asarray(rows), x)
+    assert np.array_equal(rows[np.arange(200)], x)  # a large selection goes through the memory map
+    with np.testing.assert_raises(IndexError):
+        rows[np.array([3, 200])]
+    rows.close()

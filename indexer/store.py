@@ -279,9 +279,13 @@ class RowFile:
         return out
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if getattr(self, "_fd", -1) >= 0:  # also when __init__ failed before opening it
             os.close(self._fd)
             self._fd = -1
+
+    # A server that reloads a new index version drops the old reader without closing it (requests may still be
+    # using it): its descriptors must go with it, or every re-index leaks one per array.
+    __del__ = close
 
 
 class IndexReader:

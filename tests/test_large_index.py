@@ -86,3 +86,20 @@ def test_row_file_reads_rows_like_the_memory_map(tmp_path):
     with np.testing.assert_raises(IndexError):
         rows[np.array([3, 200])]
     rows.close()
+
+
+def test_a_dropped_row_file_closes_its_descriptor(tmp_path):
+    import gc
+    import os
+
+    from indexer.store import RowFile
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(12, dtype=np.float32).reshape(4, 3), allow_pickle=False)
+    before = len(os.listdir("/proc/self/fd"))
+    rows = [RowFile(path) for _ in range(20)]
+    assert len(os.listdir("/proc/self/fd")) >= before + 20
+    assert np.array_equal(rows[0][np.array([2])], [[6.0, 7.0, 8.0]])
+    del rows
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= before

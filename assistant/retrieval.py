@@ -32,7 +32,7 @@ from indexer.tokenize import anchor_tokens, tokenize
 
 #: Below this many chunks every chunk is scored exactly; above, only the candidates.
 EXACT_LIMIT = 20_000
-#: A compressed dense index (see indexer.store.FLAT_LIMIT) returns REFINE x candidates rows, re-scored exactly.
+#: A compressed dense index (IVF-PQ, see indexer.store.choose_kind) returns REFINE x candidates rows, re-scored exactly.
 REFINE = 10
 
 LANGUAGE_MEANS_FILE = Path(__file__).parent / "data" / "language_means.npz"

@@ -1,4 +1,4 @@
-"""Query latency and memory at 1k-1M chunks, and the dense index choice (flat vs IVF-PQ) with recall@10.
+"""Query latency and memory at 1k-1M chunks, and the dense index choice (flat, IVF-Flat, IVF-PQ) with recall@10.
 
     python -m bench.query_speed [--sizes 1000,10000,100000,1000000] [--work /work/bench_tmp]
 
@@ -11,7 +11,7 @@ the index and the queries added on top of the loaded models.
 
 Then, in this process, the dense candidate search the retriever uses (top 100) is compared against exact
 search (brute force over all float32 vectors) for all 193 dev questions: recall@10 and latency of the
-index `povqa index` chose for this size, and of the other kind (flat <-> IVF-PQ with exact re-scoring).
+index `povqa index` chose for this size, and of the other kinds (flat, IVF-Flat, IVF-PQ with exact re-scoring).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from assistant.settings import Settings
 from bench.common import RESULTS, load, machine_md, pct, proc_status_mb, write_section
 from eval.harness import load_dataset
 from indexer.build import PRIMARY
-from indexer.store import FLAT_LIMIT, IndexReader, make_faiss_index
+from indexer.store import FLAT_LIMIT, KINDS, PQ_LIMIT, IndexReader, make_faiss_index
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "eval" / "dev.jsonl"
@@ -137,21 +137,27 @@ def index_bytes(index) -> int:
 
 def compare_vectors(vectors, queries: np.ndarray, m: int, chosen=None, chosen_info: dict | None = None) -> dict:
     """recall@10 and latency of the dense index `povqa index` picks for `vectors` (or `chosen`, already built)
-    and of the other kind, both against exact brute-force search."""
+    and of the other kinds, all against exact brute-force search."""
     truth = exact_top(vectors, queries)
+
+    def measured(index, info: dict, build_s: float) -> dict:
+        info = {**info, "build_s": build_s}
+        info.update(evaluate_index(index, info["type"] != "ivfpq", vectors, queries, truth, m))
+        info["bytes"] = index_bytes(index)
+        return info
+
     t0 = time.perf_counter()
     if chosen is None:
         chosen, chosen_info = make_faiss_index(np.asarray(vectors))
-    out = {"chosen": {**chosen_info, "build_s": time.perf_counter() - t0}}
-    exact = chosen_info["type"] == "flat"
-    out["chosen"].update(evaluate_index(chosen, exact, vectors, queries, truth, m))
-    out["chosen"]["bytes"] = index_bytes(chosen)
-    t0 = time.perf_counter()
-    other, info = make_faiss_index(np.asarray(vectors), flat_limit=0 if exact else 1 << 62)
-    info["build_s"] = time.perf_counter() - t0
-    info.update(evaluate_index(other, info["type"] == "flat", vectors, queries, truth, m))
-    info["bytes"] = index_bytes(other)
-    out["other"] = info
+    out = {"chosen": measured(chosen, chosen_info, time.perf_counter() - t0), "others": []}
+    del chosen
+    for kind in KINDS:
+        if kind != out["chosen"]["type"]:
+            t0 = time.perf_counter()
+            index, info = make_faiss_index(np.asarray(vectors), kind)
+            if info["type"] == kind:  # too few vectors for an inverted file gives flat again
+                out["others"].append(measured(index, info, time.perf_counter() - t0))
+            del index
     return out
 
 
@@ -176,7 +182,14 @@ def _groups(rows: list[dict]) -> dict[str, list[dict]]:
 def _describe(info: dict) -> str:
     if info["type"] == "flat":
         return "flat (exact)"
+    if info["type"] == "ivfflat":
+        return f"IVF{info['nlist']}-Flat, nprobe {info['nprobe']}"
     return f"IVF{info['nlist']}-PQ{info['pq_bytes']}, nprobe {info['nprobe']}, x{REFINE} re-scored"
+
+
+def _others(infos: list[dict], p95: bool = False) -> str:
+    return "; ".join(f"{_describe(o)}: recall@10 {o['recall@10']:.3f}, {o['p50_ms']:.2f}"
+                     + (f" / {o['p95_ms']:.2f}" if p95 else "") + f" ms, {o['bytes'] / 2**20:.1f} MB" for o in infos)
 
 
 def report(results: list[dict], load_start: str, load_end: str, every: int, sizes_note: str) -> str:
@@ -186,9 +199,9 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
            "|---|---|---|---|---|---|---|---|---|---|"]
     by_lang = ["| chunks | group | n | search p50 / p95 ms | ask p50 / p95 ms | of which query embedding p50 ms |",
                "|---|---|---|---|---|---|"]
-    choice = ["| chunks | index chosen | recall@10 | candidates p50 ms | index MB | other kind | recall@10 "
-              "| candidates p50 ms | index MB | float32 arrays on disk (memory-mapped) MB |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    choice = ["| chunks | index chosen | recall@10 | candidates p50 ms | index MB | other kinds "
+              "| float32 arrays on disk (memory-mapped) MB |",
+              "|---|---|---|---|---|---|---|"]
     for r in results:
         m, c = r["measure"], r["compare"]
         g = _groups(m["rows"])["all"]
@@ -206,11 +219,10 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
                 f"| {m['chunks']:,} | {name} | {len(rows)} | {pct([x['search_ms'] for x in rows], 50):.0f} / "
                 f"{pct([x['search_ms'] for x in rows], 95):.0f} | {pct([x['ask_ms'] for x in rows], 50):.0f} / "
                 f"{pct([x['ask_ms'] for x in rows], 95):.0f} | {pct([x['embed_ms'] for x in rows], 50):.0f} |")
-        ch, ot = c["chosen"], c["other"]
+        ch = c["chosen"]
         choice.append(
             f"| {m['chunks']:,} | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} | {ch['bytes'] / 2**20:.1f} "
-            f"| {_describe(ot)} | {ot['recall@10']:.3f} | {ot['p50_ms']:.2f} | {ot['bytes'] / 2**20:.1f} "
-            f"| {c['arrays_on_disk_mb']:.0f} |")
+            f"| {_others(c['others'])} | {c['arrays_on_disk_mb']:.0f} |")
     return "\n".join([
         "## Query latency, memory and index choice",
         "",
@@ -227,8 +239,9 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
         "extractive answer including its own retrieval. Each question is searched twice, then asked: *first "
         "time* is its first search (its candidates' rows not yet in the page cache), *warm* the second; the ask "
         "and the per-language table are warm. Up to "
-        f"{FLAT_LIMIT:,} chunks `povqa index` writes a flat (exact) FAISS index, above it IVF-PQ whose candidates "
-        "are re-scored exactly from the memory-mapped float32 vectors.",
+        f"{FLAT_LIMIT:,} chunks `povqa index` writes a flat (exact) FAISS index, up to {PQ_LIMIT:,} an IVF-Flat "
+        "index (full vectors, exact scores for what it finds), above it IVF-PQ whose candidates are re-scored "
+        "exactly from the memory-mapped float32 vectors.",
         "",
         *lat, "", "By question language (USE, the second embedder, runs for es, fr, pt, zh, ar; it is pure numpy):", "",
         *by_lang, "",
@@ -238,14 +251,13 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
 
 
 def dense_report(dense: list[dict], load_start: str, load_end: str) -> str:
-    rows = ["| chunks | index chosen | recall@10 | candidates p50 / p95 ms | index MB | build s | other kind "
-            "| recall@10 | candidates p50 / p95 ms | index MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| chunks | index chosen | recall@10 | candidates p50 / p95 ms | index MB | build s | other kinds "
+            "(candidates p50 / p95) |", "|---|---|---|---|---|---|---|"]
     for d in dense:
-        ch, ot = d["chosen"], d["other"]
+        ch = d["chosen"]
         rows.append(
             f"| {d['chunks']:,} | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} / {ch['p95_ms']:.2f} "
-            f"| {ch['bytes'] / 2**20:.1f} | {ch['build_s']:.0f} | {_describe(ot)} | {ot['recall@10']:.3f} "
-            f"| {ot['p50_ms']:.2f} / {ot['p95_ms']:.2f} | {ot['bytes'] / 2**20:.1f} |")
+            f"| {ch['bytes'] / 2**20:.1f} | {ch['build_s']:.0f} | {_others(d['others'], p95=True)} |")
     sizes = ",".join(str(d["chunks"]) for d in dense)
     dense_args = f"--sizes '' --dense-sizes {sizes}"
     return "\n".join([

@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from assistant.settings import Settings
@@ -46,7 +47,7 @@ from indexer.build import (
     save_centring_stats,
 )
 from indexer.embedders import Embedder
-from indexer.store import IndexReader, IndexWriter, build_lock, current_version
+from indexer.store import IndexReader, IndexWriter, build_lock, choose_kind, current_version, make_faiss_index
 from indexer.tokenize import tokenize
 
 XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
@@ -154,7 +155,7 @@ def chunk_vectors(n_chunks: int, pool: Pool, seed: int = 0, name: str = PRIMARY)
 
 
 def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 0,
-          flat_limit: int | None = None, log=print) -> Path:
+          kind: str | None = None, log=print) -> Path:
     """Write a synthetic index of `n_chunks` chunks into `out` (replacing what was there)."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -232,7 +233,7 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
         writer.save_bm25(bm25)
         del bm25
         log(f"  centring, BM25: {time.perf_counter() - t0:.0f} s")
-        writer.save_faiss(arrays[PRIMARY], flat_limit)
+        writer.save_faiss(arrays[PRIMARY], kind)
         log(f"  dense.faiss ({writer.faiss_info.get('type')}): {time.perf_counter() - t0:.0f} s")
         del arrays
         signature = index_signature(settings, primary, second)
@@ -253,9 +254,25 @@ def ensure(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int =
         if (manifest.get("chunks") == n_chunks and synth.get("version") == SYNTH_VERSION and synth.get("seed") == seed
                 and synth.get("pool_sentences") == len(pool)
                 and manifest.get("chunking") == index_signature(settings, type("E", (), {"name": "", "dim": 0}), None)["chunking"]):
+            kind = choose_kind(n_chunks, manifest["embedder"]["dim"])
+            if manifest.get("faiss", {}).get("type", "flat") != kind:
+                refresh_dense_index(version, manifest, kind, log)
             return version
     log(f"building synthetic index: {n_chunks:,} chunks -> {out}")
     return build(n_chunks, out, pool, settings, seed, log=log)
+
+
+def refresh_dense_index(version: Path, manifest: dict, kind: str, log=print) -> None:
+    """Rewrite the dense.faiss of an existing synthetic index as `kind` (the index choice changed since it was
+    built); the rest of the index does not depend on it."""
+    t0 = time.perf_counter()
+    vectors = np.load(version / f"{PRIMARY}.npy", mmap_mode="r")
+    index, info = make_faiss_index(vectors, kind)
+    tmp = version / "dense.faiss.tmp"
+    faiss.write_index(index, str(tmp))
+    tmp.replace(version / "dense.faiss")
+    (version / "manifest.json").write_text(json.dumps({**manifest, "faiss": info}, indent=2), "utf-8")
+    log(f"  dense.faiss rewritten as {kind}: {time.perf_counter() - t0:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> None:

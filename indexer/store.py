@@ -38,11 +38,15 @@ from indexer.bm25 import BM25
 FORMAT_VERSION = 1
 CURRENT = "current"
 
-#: Up to this many chunks dense.faiss is exact (IndexFlatIP, 4 bytes x dim per chunk, all in memory); above it,
-#: an inverted file with product-quantised codes (IVF-PQ, dim/4 bytes per chunk), whose candidates the
-#: retriever re-scores exactly from the memory-mapped float32 vectors. Chosen from `bench/query_speed.py`
-#: (bench/RESULTS.md): at 100k chunks flat search is still a few ms and 150 MB; at 1M it is 1.5 GB.
-FLAT_LIMIT = 200_000
+#: The dense index kind by size (`choose_kind`), chosen from `bench/query_speed.py` (bench/RESULTS.md):
+#: - up to FLAT_LIMIT chunks, flat (exact). The retriever scores every chunk up to 20k anyway.
+#: - up to PQ_LIMIT, IVF-Flat: an inverted file over the full float32 vectors. At 100k chunks it finds the
+#:   exact top 10 (recall@10 .998) in 3.4 ms where flat search takes 16 ms; its memory is flat's (4 bytes x dim).
+#: - above, IVF-PQ (dim/4 bytes per chunk), whose candidates the retriever re-scores exactly from the
+#:   memory-mapped float32 vectors: 103 MB instead of 1.5 GB at 1M chunks.
+FLAT_LIMIT = 20_000
+PQ_LIMIT = 200_000
+KINDS = ("flat", "ivfflat", "ivfpq")
 #: Inverted lists probed per query (of `ivf_lists(n)`), stored in the index file.
 IVF_NPROBE = 128  # with REFINE=10: recall@10 .994 against exact at 1M chunks (bench/RESULTS.md); 48: .967
 
@@ -52,27 +56,40 @@ def ivf_lists(n: int) -> int:
     return int(2 ** round(np.log2(max(2.0 * np.sqrt(max(n, 1)), 64))))
 
 
-def make_faiss_index(vectors: np.ndarray, flat_limit: int | None = None, seed: int = 0) -> tuple[faiss.Index, dict]:
-    """The dense index for `vectors` (L2-normalised float32 rows): flat (exact) up to `flat_limit`
-    rows, IVF-PQ above. Returns the index and a description for the manifest."""
-    flat_limit = FLAT_LIMIT if flat_limit is None else flat_limit
+def choose_kind(n: int, dim: int = 384) -> str:
+    """The dense index kind `povqa index` writes for n vectors of `dim` dimensions."""
+    if n <= FLAT_LIMIT:
+        return "flat"
+    return "ivfflat" if n <= PQ_LIMIT or dim % 4 else "ivfpq"
+
+
+def make_faiss_index(vectors: np.ndarray, kind: str | None = None, seed: int = 0) -> tuple[faiss.Index, dict]:
+    """The dense index for `vectors` (L2-normalised float32 rows), of `kind` (default: `choose_kind`).
+    Returns the index and a description for the manifest."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = vectors.shape
-    if n <= flat_limit or dim % 4 or n < 256:  # PQ's 8-bit codebooks need 256+ training vectors
+    kind = kind or choose_kind(n, dim)
+    if kind not in KINDS:
+        raise ValueError(f"unknown dense index kind {kind!r}: use one of {', '.join(KINDS)}")
+    if kind == "flat" or n < 256:  # k-means and PQ's 8-bit codebooks need some training vectors
         index = faiss.IndexFlatIP(dim)
         if n:
             index.add(vectors)
         return index, {"type": "flat"}
     nlist = min(ivf_lists(n), max(1, n // 32))  # k-means wants some 32+ vectors per cell
     m = dim // 4  # 96 bytes at 384 dimensions: 48 bytes lost too much ranking precision (recall@10 .976 vs .994)
-    index = faiss.index_factory(dim, f"IVF{nlist},PQ{m}np", faiss.METRIC_INNER_PRODUCT)
+    spec = f"IVF{nlist},Flat" if kind == "ivfflat" else f"IVF{nlist},PQ{m}np"
+    index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(seed)
     sample = vectors[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))]
     index.train(sample)
     for start in range(0, n, 262_144):
         index.add(vectors[start : start + 262_144])
-    faiss.extract_index_ivf(index).nprobe = min(IVF_NPROBE, nlist)
-    return index, {"type": "ivfpq", "nlist": nlist, "pq_bytes": m, "nprobe": min(IVF_NPROBE, nlist)}
+    nprobe = min(IVF_NPROBE, nlist)
+    faiss.extract_index_ivf(index).nprobe = nprobe
+    if kind == "ivfflat":
+        return index, {"type": "ivfflat", "nlist": nlist, "nprobe": nprobe}
+    return index, {"type": "ivfpq", "nlist": nlist, "pq_bytes": m, "nprobe": nprobe}
 
 
 class IndexError_(RuntimeError):
@@ -173,9 +190,9 @@ class IndexWriter:
             del out
         return np.load(path, mmap_mode="r", allow_pickle=False)
 
-    def save_faiss(self, vectors: np.ndarray, flat_limit: int | None = None) -> None:
-        """Write dense.faiss: exact up to FLAT_LIMIT chunks, IVF-PQ above (see `make_faiss_index`)."""
-        index, self.faiss_info = make_faiss_index(vectors, flat_limit)
+    def save_faiss(self, vectors: np.ndarray, kind: str | None = None) -> None:
+        """Write dense.faiss, of the kind `choose_kind` picks for its size unless `kind` is given."""
+        index, self.faiss_info = make_faiss_index(vectors, kind)
         faiss.write_index(index, str(self.path / "dense.faiss"))
 
     def save_bm25(self, bm25: BM25) -> None:
@@ -375,8 +392,8 @@ class IndexReader:
 
     @property
     def exact_faiss(self) -> bool:
-        """Whether dense.faiss scores exactly (flat) or approximately (compressed codes)."""
-        return self.manifest.get("faiss", {}).get("type", "flat") == "flat"
+        """Whether dense.faiss scores its hits exactly (flat, IVF-Flat) or approximately (PQ codes: re-score)."""
+        return self.manifest.get("faiss", {}).get("type", "flat") != "ivfpq"
 
     @property
     def faiss_index(self) -> faiss.Index:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from scipy import sparse
 
 from conftest import IPRCC_NOTE, WATER_NOTE, HashEmbedder, index_notes
@@ -20,19 +21,35 @@ def _clustered(n: int, dim: int = 64, centres: int = 20, seed: int = 0) -> np.nd
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def test_faiss_index_is_flat_up_to_the_limit_and_ivfpq_above_with_exact_rescoring():
+def test_index_kind_follows_size_flat_then_ivfflat_then_ivfpq(monkeypatch):
+    assert store.choose_kind(20_000) == "flat" and store.choose_kind(100_000) == "ivfflat"
+    assert store.choose_kind(1_000_000) == "ivfpq"
+    assert store.choose_kind(1_000_000, dim=33) == "ivfflat"  # PQ needs a dimension divisible by its 4-d codes
+    monkeypatch.setattr(store, "FLAT_LIMIT", 500)
+    monkeypatch.setattr(store, "PQ_LIMIT", 1000)
+    x = _clustered(800, dim=32)
+    index, info = store.make_faiss_index(x)
+    assert info["type"] == "ivfflat" and index.ntotal == 800
+    with pytest.raises(ValueError, match="hnsw.*flat, ivfflat, ivfpq"):
+        store.make_faiss_index(x, "hnsw")
+
+
+def test_faiss_index_kinds_find_the_exact_neighbours():
     from assistant.retrieval import dense_candidates
 
     x = _clustered(1200, dim=32)
-    flat, info = store.make_faiss_index(x, flat_limit=5000)
-    assert info == {"type": "flat"} and flat.ntotal == 1200
-    ivf, info = store.make_faiss_index(x, flat_limit=1000)
-    assert info["type"] == "ivfpq" and info["pq_bytes"] == 8 and ivf.ntotal == 1200
     queries = _clustered(30, dim=32, seed=1)
     exact = [set(np.argsort(-(x @ q))[:10].tolist()) for q in queries]
-    got = [set(dense_candidates(ivf, False, x, q, 50)[:10].tolist()) for q in queries]
-    recall = np.mean([len(a & b) / 10 for a, b in zip(exact, got)])
-    assert recall >= 0.9
+    flat, info = store.make_faiss_index(x, "flat")
+    assert info == {"type": "flat"} and flat.ntotal == 1200
+    for kind in ("ivfflat", "ivfpq"):
+        index, info = store.make_faiss_index(x, kind)
+        assert info["type"] == kind and info["nprobe"] <= info["nlist"] and index.ntotal == 1200
+        got = [set(dense_candidates(index, kind == "ivfflat", x, q, 50)[:10].tolist()) for q in queries]
+        recall = np.mean([len(a & b) / 10 for a, b in zip(exact, got)])
+        assert recall >= 0.9, kind
+    ivf, info = store.make_faiss_index(x, "ivfpq")
+    assert info["pq_bytes"] == 8
     # re-scored candidates come back best first, by exact cosine
     rows = dense_candidates(ivf, False, x, queries[0], 20)
     assert np.all(np.diff(x[rows] @ queries[0]) <= 1e-6)
@@ -58,15 +75,17 @@ def test_bm25_postings_score_like_the_sparse_matrix_and_load_memory_mapped(tmp_p
     assert isinstance(BM25.load(legacy, tokenize).weights, sparse.csc_matrix)
 
 
-def test_compressed_index_candidate_path_finds_what_exact_scoring_finds(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["ivfflat", "ivfpq"])
+def test_inverted_file_candidate_path_finds_what_exact_scoring_finds(tmp_path, monkeypatch, kind):
     from assistant import retrieval
 
     notes = {f"n{i}.md": f"{IPRCC_NOTE}\n{WATER_NOTE}\nDistrict {i} reported {i * 7} wells." for i in range(150)}
     monkeypatch.setattr(store, "FLAT_LIMIT", 10)
+    monkeypatch.setattr(store, "PQ_LIMIT", 10 if kind == "ivfpq" else 10**9)
     settings = index_notes(tmp_path / "notes", notes)
     retriever = retrieval.Retriever.load(settings, embedder=HashEmbedder())
     assert retriever.reader.n_chunks >= 256
-    assert retriever.reader.manifest["faiss"]["type"] == "ivfpq" and not retriever.reader.exact_faiss
+    assert retriever.reader.manifest["faiss"]["type"] == kind and retriever.reader.exact_faiss == (kind == "ivfflat")
     questions = ["Who maintains the pumps?", "Tanzania microfinance centre with PRIDE", "District 77 wells"]
     exact = [retriever.search(q, 3)[0].chunk.text for q in questions]
     monkeypatch.setattr(retrieval, "EXACT_LIMIT", 0)  # as if the index were too big to score every chunk

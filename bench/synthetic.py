@@ -266,7 +266,7 @@ def refresh_dense_index(version: Path, manifest: dict, kind: str, log=print) -> 
     """Rewrite the dense.faiss of an existing synthetic index as `kind` (the index choice changed since it was
     built); the rest of the index does not depend on it."""
     t0 = time.perf_counter()
-    vectors = np.load(version / f"{PRIMARY}.npy", mmap_mode="r")
+    vectors = np.load(version / f"{PRIMARY}.npy", mmap_mode="r", allow_pickle=False)
     index, info = make_faiss_index(vectors, kind)
     tmp = version / "dense.faiss.tmp"
     faiss.write_index(index, str(tmp))

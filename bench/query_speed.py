@@ -318,11 +318,12 @@ def run(sizes: list[int], work: Path, every: int = 2, results: Path = RESULTS, p
     pool = synthetic.Pool(*(pool_index or [synthetic.build_pool(work / "pool", settings, **(pool_kwargs or {}))]))
     log(f"pool: {len(pool)} sentences")
     embedder = settings.get_embedder()
+    sparse = synthetic.sparse_for(pool, settings, work / "pool_sparse.npz")
     queries = embedder.embed([it["question"] for it in load_dataset(DEV)], "query")
     out = []
     for size in sizes:
         index_dir = work / f"synth-{size}"
-        synthetic.ensure(size, index_dir, pool, settings, log=log)
+        synthetic.ensure(size, index_dir, pool, settings, log=log, sparse=sparse)
         log(f"{size:,} chunks: measuring latency in a fresh process")
         measured = measure(index_dir, every) if in_process else run_child(index_dir, every)
         log(f"{size:,} chunks: comparing indexes")

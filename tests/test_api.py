@@ -13,7 +13,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
-from assistant.api import create_app, warn_if_exposed
+from assistant.api import LiveAssistant, create_app, warn_if_exposed
 from assistant.cli import app as cli_app
 from assistant.llm import LLMAnswerer, evidence_key
 from assistant.pipeline import Assistant
@@ -110,18 +110,26 @@ def test_missing_index_starts_and_answers_503_saying_how_to_fix(tmp_path):
         assert c.get("/").status_code == 200
 
 
-def test_the_index_is_loaded_once_at_start_up_from_injected_settings(settings, monkeypatch):
-    loads = []
+def test_the_index_is_loaded_once_at_start_up_from_injected_settings_and_warmed_up(settings, monkeypatch):
+    loads, asked = [], []
     real = Assistant.load.__func__
+    real_ask = Assistant.ask
 
     def counting(cls, s=None, **kw):
         loads.append(s)
         return real(cls, s, embedder=HashEmbedder(), **kw)
 
+    def recording_ask(self, question, *args, **kw):
+        asked.append(question)
+        return real_ask(self, question, *args, **kw)
+
     monkeypatch.setattr(Assistant, "load", classmethod(counting))
+    monkeypatch.setattr(Assistant, "ask", recording_ask)
     app = create_app()
     app.dependency_overrides[get_settings] = lambda: settings
     with TestClient(app) as c:
+        # one throwaway question answered before the first request, so lazy loads don't land on a user
+        assert asked == [LiveAssistant.WARM_UP_QUESTION]
         for _ in range(3):
             assert c.post("/api/search", json={"query": "wells"}).status_code == 200
         assert c.get("/healthz").json()["documents"] == 2

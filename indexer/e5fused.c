@@ -20,7 +20,7 @@
  * runs the same int8 kernel on them, in the same order: the results are bit-identical, a dev question's dense
  * pass takes 20 ms instead of 28. */
 typedef struct { int8_t *w; float *d; } xmat;
-typedef struct { e5_model *m; xmat *lay; xmat sae; } e5_fast;
+typedef struct { e5_model *m; int nl; xmat *lay; xmat sae; } e5_fast;   /* nl: freed without m */
 
 static int xmat_init(xmat *x, const block_q4_0 *W, int nout, int nin) {
     int nb = nin / QK;
@@ -74,14 +74,14 @@ static void matmul_x(const xmat *X, const float *bias, const int8_t *aq, const f
 
 void e5_fast_free(e5_fast *F) {
     if (!F) return;
-    if (F->lay) for (int i = 0; i < 6 * F->m->NL; i++) { free(F->lay[i].w); free(F->lay[i].d); }
+    if (F->lay) for (int i = 0; i < 6 * F->nl; i++) { free(F->lay[i].w); free(F->lay[i].d); }
     free(F->lay); free(F->sae.w); free(F->sae.d); free(F);
 }
 
 e5_fast *e5_fast_new(e5_model *m) {
     if (!m->has_sae) return NULL;
     e5_fast *F = (e5_fast *)calloc(1, sizeof(e5_fast));
-    F->m = m;
+    F->m = m; F->nl = m->NL;
     F->lay = (xmat *)calloc((size_t)6 * m->NL, sizeof(xmat));
     int H = m->H, FF = m->FF, rc = 0;
     for (int l = 0; l < m->NL; l++) {

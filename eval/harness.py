@@ -59,6 +59,15 @@ def _check(path: Path, n: int, row: Any, seen: dict[str, int]) -> dict:
             raise bad("doc", "must be a string or null")
         if row.get("evidence") is not None and not isinstance(row["evidence"], str):
             raise bad("evidence", "must be a string")
+    also = row.get("also")
+    if also is not None:
+        if not row["answerable"] or not isinstance(also, list):
+            raise bad("also", "must be a list of {doc, page, evidence}, and only on an answerable question")
+        for i, loc in enumerate(also):
+            if (not isinstance(loc, dict) or set(loc) != {"doc", "page", "evidence"}
+                    or not all(isinstance(loc[k], str) and loc[k].strip() for k in ("doc", "evidence"))
+                    or not isinstance(loc["page"], int) or isinstance(loc["page"], bool) or loc["page"] < 1):
+                raise bad("also", f"entry {i} must be {{\"doc\": str, \"page\": int >= 1, \"evidence\": str}}")
     page = row.get("page")
     if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 1):
         raise bad("page", "must be an integer >= 1 or null")

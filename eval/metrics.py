@@ -84,11 +84,28 @@ def is_pdf(source: str | None) -> bool:
 
 
 # -- per-question scoring ---------------------------------------------------
-def retrieval_rank(passages: list[dict], doc: str | None, evidence: str) -> int | None:
-    """1-based rank of the first passage from the gold document that contains the evidence, else None."""
+def gold_locations(item: dict) -> list[dict]:
+    """Where the documents state the gold fact: the item's own `doc`/`page`/`evidence`, then any `also`
+    entries (the same fact stated elsewhere, e.g. a paragraph that two reports share), each
+    {doc, page, evidence}."""
+    main = {"doc": item.get("doc"), "page": item.get("page"), "evidence": item.get("evidence", "")}
+    return [main] + [dict(a) for a in item.get("also") or []]
+
+
+def retrieval_rank(passages: list[dict], locations: list[dict]) -> int | None:
+    """1-based rank of the first passage that holds the gold evidence in its document, else None."""
     for i, p in enumerate(passages, 1):
-        if same_document(p.get("source"), doc) and contains_evidence(p.get("text", ""), evidence):
-            return i
+        for loc in locations:
+            if same_document(p.get("source"), loc["doc"]) and contains_evidence(p.get("text", ""), loc["evidence"]):
+                return i
+    return None
+
+
+def cites_gold(source: str | None, quote: str, locations: list[dict]) -> dict | None:
+    """The gold location that a quote from `source` states, if any."""
+    for loc in locations:
+        if same_document(source, loc["doc"]) and quote_matches_evidence(quote, loc["evidence"]):
+            return loc
     return None
 
 
@@ -116,8 +133,9 @@ def keyword_check(answer_text: str, keywords: Iterable[str]) -> tuple[list[str],
 
 def check_citations(item: dict, citations: list[dict], page_text: PageText) -> dict[str, Any]:
     """Evidence cited?  Every quote verbatim on its page?  Pages present (and right, for PDFs)?"""
-    doc, evidence, gold_page = item.get("doc"), item.get("evidence", ""), item.get("page")
-    matching = [c for c in citations if same_document(c.get("source"), doc) and quote_matches_evidence(c.get("quote", ""), evidence)]
+    locations = gold_locations(item)
+    matched = [(c, cites_gold(c.get("source"), c.get("quote", ""), locations)) for c in citations]
+    matching = [c for c, loc in matched if loc is not None]
     verbatim, not_verbatim, page_errors = [], [], []
     for c in citations:
         page = c.get("page")
@@ -131,8 +149,9 @@ def check_citations(item: dict, citations: list[dict], page_text: PageText) -> d
         (verbatim if ok else not_verbatim).append(c.get("n"))
     pages_present = all(isinstance(c.get("page"), int) and c["page"] >= 1 for c in citations)
     page_correct = None
-    if matching and is_pdf(doc) and gold_page is not None:
-        page_correct = any(c.get("page") == gold_page for c in matching)
+    judged = [(c, loc) for c, loc in matched if loc is not None and is_pdf(loc["doc"]) and loc.get("page") is not None]
+    if judged:
+        page_correct = any(c.get("page") == loc["page"] for c, loc in judged)
     return {
         "n_citations": len(citations),
         "evidence_cited": bool(matching),
@@ -166,7 +185,7 @@ def score(item: dict, answer: dict | None, latency_ms: float | None = None, erro
     found, missing = keyword_check(answer.get("answer", ""), item.get("keywords", []))
     row.update(
         refused=bool(answer.get("refused")),
-        retrieval_rank=retrieval_rank(passages, item.get("doc"), item.get("evidence", "")) if item["answerable"] else None,
+        retrieval_rank=retrieval_rank(passages, gold_locations(item)) if item["answerable"] else None,
         citation_checks=check_citations(item, citations, page_text),
         keywords_found=found,
         keywords_missing=missing,

@@ -2,8 +2,8 @@
 
 For every answerable, non-briefing question, retrieval runs as in `ask` (history included) and
 `assistant.answer.candidate_sentences` lists the quotable sentences of the passages with their
-features. A sentence is "gold" when it is from the gold document and holds the gold evidence
-(`eval.metrics.quote_matches_evidence`, the rule the evaluation uses for cited evidence).
+features. A sentence is "gold" when it is from a gold document and holds that document's gold evidence
+(`eval.metrics.cites_gold`, the rule the evaluation uses for cited evidence).
 A grid of weights is searched on four folds and scored on the fifth; folds are grouped by question
 stem, so a question's translations never straddle train and test. Reported: how often the gold
 sentence is the top candidate and among the top three, cross-validated, next to the shipped weights.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.calibrate import DEV, load_dataset, stem
-from eval.metrics import quote_matches_evidence, same_document
+from eval.metrics import cites_gold, gold_locations
 
 GRID = {
     "similarity": [1.0],
@@ -41,8 +41,8 @@ def candidate_table(assistant, rows: list[dict]) -> list[tuple[np.ndarray, np.nd
         query, hits = assistant.retrieve(row["question"], row.get("history"))
         candidates = candidate_sentences(row["question"], query.language, hits)
         x = np.asarray([[s.features[name] for name in GRID] for s in candidates], dtype=np.float64).reshape(-1, len(GRID))
-        y = np.asarray([same_document(s.hit.document.source, row["doc"]) and quote_matches_evidence(s.text, row["evidence"])
-                        for s in candidates], dtype=bool)
+        locations = gold_locations(row)
+        y = np.asarray([cites_gold(s.hit.document.source, s.text, locations) is not None for s in candidates], dtype=bool)
         out.append((x, y))
     return out
 

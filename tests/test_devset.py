@@ -86,7 +86,7 @@ def test_file_is_utf8_and_not_ascii_escaped():
 def test_fields_and_types(rows):
     assert len(rows) >= MIN_TOTAL, f"only {len(rows)} rows"
     for r in rows:
-        expected = set(FIELDS) | ({"history"} if r.get("kind") == "followup" else set())
+        expected = set(FIELDS) | ({"history"} if r.get("kind") == "followup" else set()) | ({"also"} & set(r))
         assert set(r) == expected, f"{r.get('id')}: fields {sorted(set(r) ^ expected)} wrong"
         for field, typ in FIELDS.items():
             assert isinstance(r[field], typ), f"{r['id']}: {field} has type {type(r[field]).__name__}"
@@ -165,6 +165,12 @@ def test_evidence_is_verbatim_from_cited_page(rows, pages):
         words = len(r["evidence"].split())
         assert 8 <= words <= 40, f"{r['id']}: evidence has {words} words"
         assert r["evidence"] in doc_pages[r["page"] - 1], f"{r['id']}: evidence not on {r['doc']} p.{r['page']}"
+        for loc in r.get("also", []):  # the same fact stated elsewhere: verbatim there too, and the same fact
+            assert loc["evidence"] in pages[loc["doc"]][loc["page"] - 1], f"{r['id']}: 'also' evidence not on {loc['doc']} p.{loc['page']}"
+            assert loc["evidence"] != r["evidence"] or loc["doc"] != r["doc"], f"{r['id']}: 'also' repeats the gold"
+            if r["kind"] != "briefing":
+                for k in r["keywords"]:
+                    assert k.lower() in loc["evidence"].lower(), f"{r['id']}: keyword {k!r} not in its 'also' evidence"
 
 
 def test_keywords_found_in_evidence(rows, pages):

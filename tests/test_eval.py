@@ -122,6 +122,20 @@ def test_citation_contains_evidence_yes_no_and_across_a_line_break():
     assert s["evidence_cited"] == 0.5
 
 
+def test_the_same_fact_stated_in_another_document_counts_only_when_the_item_lists_it():
+    """`also`: two reports sharing a paragraph. Citing or retrieving the copy counts, on the copy's own page."""
+    copy = {"doc": "copy.md", "page": 1, "evidence": EVIDENCE}
+    cited_copy = answer(citations=[citation(GOOD_QUOTE, source="copy.md", page=1)], passages=[OTHER, SAME_TEXT_OTHER_DOC])
+    without = row(ans=cited_copy)
+    assert not without["citation_checks"]["evidence_cited"] and without["retrieval_rank"] is None
+    listed = row(it=item(also=[copy]), ans=cited_copy)
+    assert listed["citation_checks"]["evidence_cited"] and listed["retrieval_rank"] == 2
+    assert listed["citation_checks"]["page_correct"] is None, "the copy is not a PDF: no page check"
+    pdf_copy = {"doc": "copy.pdf", "page": 4, "evidence": EVIDENCE}
+    wrong_page = row(it=item(also=[pdf_copy]), ans=answer(citations=[citation(GOOD_QUOTE, source="copy.pdf", page=2)]))
+    assert wrong_page["citation_checks"]["page_correct"] is False, "judged against the copy's page, not the item's"
+
+
 def test_quote_verbatim_and_a_one_word_change_fails():
     ok = row()["citation_checks"]
     assert ok["quotes_verbatim"] == 1 and ok["quotes_not_verbatim"] == []
@@ -260,6 +274,9 @@ def test_dataset_validator_names_file_line_and_field(tmp_path):
         load_dataset(path)
     path.write_text(json.dumps(item(history=[{"role": "bot", "content": "x"}])) + "\n", "utf-8")
     with pytest.raises(DatasetError, match=r"set\.jsonl:1: field 'history\[0\]'"):
+        load_dataset(path)
+    path.write_text(json.dumps(item(also=[{"doc": "copy.md", "page": 0, "evidence": EVIDENCE}])) + "\n", "utf-8")
+    with pytest.raises(DatasetError, match=r"set\.jsonl:1: field 'also': entry 0"):
         load_dataset(path)
     result = CliRunner().invoke(__import__("assistant.cli", fromlist=["app"]).app, ["eval", str(path)])
     assert result.exit_code == 2 and "set.jsonl:1" in result.output

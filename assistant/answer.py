@@ -138,11 +138,43 @@ def is_list_question(question: str) -> bool:
     return bool(_LIST_QUESTION.search(question))
 
 
-def labelled_items(candidates: list[Sentence]) -> list[Sentence]:
+# "the four traps": a count of 2..10 stated in the question, in our languages.
+_COUNT_WORDS = {
+    2: r"two|deux|dos|dois|duas|mbili|miwili|zwei|দুই|দুটি", 3: r"three|trois|tres|três|tatu|mitatu|drei|তিন",
+    4: r"four|quatre|cuatro|quatro|nne|minne|vier|চার", 5: r"five|cinq|cinco|tano|mitano|fünf|পাঁচ",
+    6: r"six|seis|sita|sechs|ছয়", 7: r"seven|sept|siete|sete|saba|sieben|সাত",
+    8: r"eight|huit|ocho|oito|nane|acht|আট", 9: r"nine|neuf|nueve|nove|tisa|neun|নয়", 10: r"ten|dix|diez|dez|kumi|zehn|দশ",
+}
+_COUNT_LATIN = re.compile(r"(?<!\w)(" + "|".join(f"(?P<n{n}>{w})" for n, w in _COUNT_WORDS.items()) + r")(?:টি|টা)?(?!\w)",
+                          re.IGNORECASE)
+_COUNT_ZH = re.compile(r"([两二三四五六七八九十])(?:个|大|项|种|类|点|条|步|部分|方面)")
+_ZH_DIGITS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_COUNT_AR = re.compile(r"(?:^|\s)(?:ال)?(ثلاث|أربع|خمس|سبع|ثماني|تسع)")
+_AR_DIGITS = {"ثلاث": 3, "أربع": 4, "خمس": 5, "سبع": 7, "ثماني": 8, "تسع": 9}
+
+
+def stated_count(question: str) -> int | None:
+    """How many items the question says the list has ("What are the four traps?" -> 4), if it says."""
+    m = re.search(r"(?<![\d.,])([2-9]|10)(?!\d|[.,]\d)", question)
+    if m:
+        return int(m.group(1))
+    m = _COUNT_LATIN.search(question)
+    if m:
+        return next(int(name[1:]) for name, value in m.groupdict().items() if value)
+    m = _COUNT_ZH.search(question)
+    if m:
+        return _ZH_DIGITS[m.group(1)]
+    m = _COUNT_AR.search(question)
+    return _AR_DIGITS[m.group(1)] if m else None
+
+
+def labelled_items(candidates: list[Sentence], count: int | None = None) -> list[Sentence]:
     """The biggest group (>= 3) of "<label> <head>: ..." sentences sharing a head word, in reading order.
 
     Reports list things as labelled paragraphs ("Responsibility trap: ...", "Expectation trap: ...");
-    the group with the most relevant members is the list the question asks for.
+    the group with the most relevant members is the list the question asks for. The list replaces the
+    whole answer, so it must be the one asked about: it has as many items as the question says
+    (`count`), or, when the question gives no count, one of its items is among the three best sentences.
     """
     groups: dict[str, dict[str, Sentence]] = {}
     for s in candidates:
@@ -153,6 +185,10 @@ def labelled_items(candidates: list[Sentence]) -> list[Sentence]:
     best = max((g for g in groups.values() if len(g) >= 3), key=lambda g: sum(s.score for s in g.values()),
                default=None)
     if best is None:
+        return []
+    if count is not None and len(best) != count:
+        return []
+    if count is None and not any(s in candidates[:3] for s in best.values()):
         return []
     return sorted(best.values(), key=lambda s: (s.hit.chunk.doc_id, s.hit.chunk.ord, s.index))
 
@@ -282,7 +318,7 @@ class ExtractiveAnswerer(Answerer):
         if not candidates:
             return Draft(cannot_answer(language), [], refused=True, generator=self.name,
                          notes=["no quotable sentence in the evidence"])
-        items = labelled_items(candidates) if is_list_question(question) else []
+        items = labelled_items(candidates, stated_count(question)) if is_list_question(question) else []
         if items:
             ordered = items[: self.briefing_max + 2]  # the list itself, in the document's order
         else:

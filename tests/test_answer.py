@@ -10,7 +10,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
-from assistant.answer import CANNOT_ANSWER
+from assistant.answer import CANNOT_ANSWER, stated_count
 from assistant.cli import app
 from assistant.language import detect_language
 from assistant.langchain import PovqaRetriever
@@ -90,6 +90,36 @@ The evaluation team met twice with the ministry to discuss these findings.
     bullets = answer.answer.splitlines()
     assert [b.split(":")[0] for b in bullets] == ["- Funding risk", "- Capacity risk", "- Climate risk"]
     assert [c.n for c in answer.citations] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("question, count", [
+    ("What are the four traps?", 4), ("Quels sont les quatre pièges ?", 4), ("¿Cuáles son las tres trampas?", 3),
+    ("中国发展合作面临的四个陷阱是什么?", 4), ("ما هي الفخاخ الأربعة؟", 4), ("চারটি ফাঁদ কী কী?", 4),
+    ("Ni mitego ipi minne?", 4), ("Quais são os 5 riscos?", 5),
+    ("与发达国家相比,中国分享发展经验有哪些互补优势?", None), ("What happened in 2004?", None), ("Name the 3.5 things", None),
+])
+def test_the_count_a_list_question_states(question, count):
+    assert stated_count(question) == count
+
+
+def test_a_labelled_list_of_another_size_does_not_replace_the_answer(tmp_path):
+    """"What are the two ...?" over a document whose only labelled list has three items: that list is not the
+    answer, so the answer is the usual cited sentences, not the three bullets."""
+    settings = index_notes(tmp_path / "lists", {"risks.md": """# Risks
+
+The programme faces several risks that staff should watch closely.
+
+Funding risk: donors may reduce their contributions after the first phase of the programme.
+
+Capacity risk: district offices lack trained staff to supervise the village projects.
+
+Climate risk: repeated droughts can wipe out the gains of the agricultural component.
+
+The two goals of the programme are higher farm incomes and better nutrition for children under five.
+"""})
+    answer = make(settings).ask("What are the two goals of the programme?")
+    assert not answer.answer.startswith("- ") and "[1]" in answer.answer
+    assert "higher farm incomes" in answer.answer
 
 
 def test_duplicate_sentences_from_two_documents_are_cited_once(settings):

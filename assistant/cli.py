@@ -168,6 +168,9 @@ def ask(
 def calibrate(
     dataset: Annotated[Path, typer.Argument(help="Development set (JSONL).")] = Path("eval/dev.jsonl"),
     write: Annotated[bool, typer.Option("--write", help="Save the fitted refusal model.")] = False,
+    max_false_refusals: Annotated[float, typer.Option(
+        "--max-false-refusals", min=0.0, max=1.0,
+        help="Highest cross-validated share of answerable questions the threshold may refuse.")] = 0.05,
     index_dir: IndexDir = None,
 ) -> None:
     """Fit the refusal threshold on a development set; prints cross-validated refusal precision/recall."""
@@ -175,7 +178,7 @@ def calibrate(
     from eval.calibrate import calibrate as fit
 
     settings = _settings(index_dir)
-    result = fit(dataset, Assistant.load(settings))
+    result = fit(dataset, Assistant.load(settings), max_false_refusals=max_false_refusals)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     if write:
         CALIBRATION_FILE.write_text(json.dumps(result, indent=2) + "\n", "utf-8")

@@ -3,8 +3,10 @@
 For every question of the set, retrieval runs as in `ask` (history included) and gives the two
 features of `assistant.pipeline.Calibration` (best sentence cosine over the language's reference,
 share of the question's key terms missing from the top passages). A logistic
-model with balanced class weights maps them to P(answerable); the assistant refuses below the threshold
-that maximises the cross-validated refusal F1.
+model with balanced class weights maps them to P(answerable); the assistant refuses below a threshold
+chosen on cross-validated probabilities: the one that refuses the most unanswerable questions while
+wrongly refusing at most 5 % of the answerable ones (`--max-false-refusals`). A false refusal hides an
+answer the documents hold; a missed refusal still shows its cited quotes, which the reader can check.
 Refusal precision / recall are cross-validated: 5 folds grouped by question stem (the same
 question in several languages stays in one fold), so no score is measured on what it was fitted on.
 
@@ -75,7 +77,25 @@ def refusal_metrics(refused: np.ndarray, answerable: np.ndarray) -> dict[str, fl
     }
 
 
-def calibrate(path: Path = DEV, assistant=None, folds: int = 5) -> dict:
+MAX_FALSE_REFUSALS = 0.05
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+
+
+def choose_threshold(curve: dict[str, dict[str, float]], max_false_refusals: float = MAX_FALSE_REFUSALS) -> str:
+    """The threshold with the highest refusal recall whose false-refusal rate stays within the bound; among
+    equals, the fewest false refusals, then the middle of the tied range. With none within the bound, the
+    threshold with the fewest false refusals (the lowest such one)."""
+    keys = sorted(curve, key=float)
+    eligible = [t for t in keys if curve[t]["false_refusal_rate"] <= max_false_refusals + 1e-12]
+    if not eligible:
+        fewest = min(curve[t]["false_refusal_rate"] for t in keys)
+        return next(t for t in keys if curve[t]["false_refusal_rate"] == fewest)
+    best = max((curve[t]["refusal_recall"], -curve[t]["false_refusal_rate"]) for t in eligible)
+    tied = [t for t in eligible if (curve[t]["refusal_recall"], -curve[t]["false_refusal_rate"]) == best]
+    return tied[len(tied) // 2]
+
+
+def calibrate(path: Path = DEV, assistant=None, folds: int = 5, max_false_refusals: float = MAX_FALSE_REFUSALS) -> dict:
     from assistant.pipeline import Assistant
 
     rows = load_dataset(path)
@@ -91,14 +111,15 @@ def calibrate(path: Path = DEV, assistant=None, folds: int = 5) -> dict:
         oof[fold == f] = 1 / (1 + np.exp(-(beta[0] + x[fold == f] @ beta[1:])))
     beta = fit_logistic(x, y)
     answerable = y == 1
-    # The threshold that maximises refusal F1 on the out-of-fold probabilities.
+    # The threshold is chosen on the out-of-fold probabilities, within the false-refusal bound.
     curve = {}
-    for t in np.round(np.arange(0.20, 0.71, 0.05), 2):
+    for t in THRESHOLDS:
         m = refusal_metrics(oof < t, answerable)
         p, r = m["refusal_precision"], m["refusal_recall"]
         curve[f"{t:.2f}"] = {**m, "refusal_f1": 2 * p * r / (p + r) if p + r else 0.0}
-    threshold = float(max(curve, key=lambda t: curve[t]["refusal_f1"]))
-    metrics = curve[f"{threshold:.2f}"]
+    chosen = choose_threshold(curve, max_false_refusals)
+    threshold = float(chosen)
+    metrics = curve[chosen]
     by_lang = {}
     for lang in sorted({r["lang"] for r in rows}):
         mask = np.asarray([r["lang"] == lang for r in rows])
@@ -108,6 +129,7 @@ def calibrate(path: Path = DEV, assistant=None, folds: int = 5) -> dict:
         "w_cosine": float(beta[1]),
         "w_missing": float(beta[2]),
         "threshold": threshold,
+        "max_false_refusals": max_false_refusals,
         "fitted_on": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
         "questions": len(rows),
         "unanswerable": int((~answerable).sum()),
@@ -123,8 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", nargs="?", type=Path, default=DEV)
     parser.add_argument("--write", action="store_true", help=f"write the fitted model to {CALIBRATION_FILE}")
+    parser.add_argument("--max-false-refusals", type=float, default=MAX_FALSE_REFUSALS,
+                        help="highest cross-validated share of answerable questions that may be refused (default 0.05)")
     args = parser.parse_args(argv)
-    result = calibrate(args.dataset)
+    result = calibrate(args.dataset, max_false_refusals=args.max_false_refusals)
     print(json.dumps(result, indent=2))
     if args.write:
         CALIBRATION_FILE.write_text(json.dumps(result, indent=2) + "\n", "utf-8")

@@ -499,3 +499,16 @@ def test_sentence_weight_study_counts_the_gold_sentence_where_the_weights_put_it
     assert hits_at(table, np.array([1.0, 0.0])) == (1, 2)
     assert hits_at(table, np.array([1.0, 1.0])) == (2, 2)
     assert hits_at(table, np.array([0.0, -1.0])) == (1, 1)
+
+
+def test_refusal_threshold_refuses_most_within_the_false_refusal_bound():
+    from eval.calibrate import choose_threshold
+
+    def point(recall, false):
+        return {"refusal_recall": recall, "false_refusal_rate": false, "refusal_precision": 0.5, "refusal_f1": 0.5}
+
+    curve = {"0.20": point(0.30, 0.02), "0.25": point(0.40, 0.04), "0.30": point(0.40, 0.05),
+             "0.35": point(0.60, 0.09), "0.40": point(0.70, 0.15)}
+    assert choose_threshold(curve) == "0.25", "best recall within 5 %, fewest false refusals among equals"
+    assert choose_threshold(curve, max_false_refusals=0.10) == "0.35"
+    assert choose_threshold({"0.2": point(0.5, 0.08), "0.3": point(0.6, 0.09)}) == "0.2", "none within: fewest"

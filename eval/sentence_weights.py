@@ -25,10 +25,14 @@ from eval.metrics import cites_gold, gold_locations
 GRID = {
     "similarity": [1.0],
     "lexical": [0.4, 0.8, 1.2],
-    "typed": [0.5, 1.0],
-    "neighbour": [0.0, 0.2, 0.4],
-    "words": [0.0, 0.01, 0.02],
-    "chunk": [0.0, 0.3],
+    "typed": [1.0, 1.5],
+    "neighbour": [0.0, 0.2],
+    "previous": [0.0, 0.2],
+    "next": [0.0, 0.2],
+    "first": [0.0, -0.3],
+    "rank": [0.0, -0.2],
+    "words": [0.0, 0.02],
+    "chunk": [0.0],
 }
 
 

@@ -138,6 +138,12 @@ def is_list_question(question: str) -> bool:
     return bool(_LIST_QUESTION.search(question))
 
 
+def wants_list(question: str, mode: str = "answer") -> bool:
+    """"What are the four traps?", or a briefing "on the four traps": answered with a labelled list if the
+    evidence has one."""
+    return is_list_question(question) or (mode == "briefing" and stated_count(question) is not None)
+
+
 # "the four traps": a count of 2..10 stated in the question, in our languages.
 _COUNT_WORDS = {
     2: r"two|deux|dos|dois|duas|mbili|miwili|zwei|দুই|দুটি", 3: r"three|trois|tres|três|tatu|mitatu|drei|তিন",
@@ -168,25 +174,42 @@ def stated_count(question: str) -> int | None:
     return _AR_DIGITS[m.group(1)] if m else None
 
 
-def labelled_items(candidates: list[Sentence], count: int | None = None) -> list[Sentence]:
-    """The biggest group (>= 3) of "<label> <head>: ..." sentences sharing a head word, in reading order.
+def _label(text: str) -> str | None:
+    match = _LABEL.match(text)
+    if match and 1 <= len(match.group(1).split()) <= 5:
+        return match.group(1).strip().lower()
+    return None
 
-    Reports list things as labelled paragraphs ("Responsibility trap: ...", "Expectation trap: ...");
-    the group with the most relevant members is the list the question asks for. The list replaces the
-    whole answer, so it must be the one asked about: it has as many items as the question says
-    (`count`), or, when the question gives no count, one of its items is among the three best sentences.
+
+def labelled_items(candidates: list[Sentence], count: int | None = None) -> list[Sentence]:
+    """The list the question asks for, as its labelled items in reading order, or [] if there is none.
+
+    Reports list things as labelled paragraphs. A list is a group of >= 3 "<label>: ..." sentences that
+    share a head word ("Responsibility trap: ...", "Expectation trap: ..."), or, when the question states
+    how many items it wants, that follow one another in a passage ("Current Gaps: ...", "SDG Push: ...");
+    among the lists, the one with the most relevant members wins. The list replaces the whole answer, so it must be the one asked about: it has
+    as many items as the question says (`count`), or, when the question gives no count, one of its items
+    is among the three best sentences.
     """
-    groups: dict[str, dict[str, Sentence]] = {}
+    by_position = {(s.hit.chunk.chunk_id, s.index): s for s in candidates}
+    groups: dict[tuple, dict[str, Sentence]] = {}
     for s in candidates:
-        match = _LABEL.match(s.text)
-        if match and 1 <= len(match.group(1).split()) <= 5:
-            label = match.group(1).strip().lower()
-            groups.setdefault(label.split()[-1], {}).setdefault(label, s)  # one sentence per label
-    best = max((g for g in groups.values() if len(g) >= 3), key=lambda g: sum(s.score for s in g.values()),
-               default=None)
+        label = _label(s.text)
+        if label:
+            groups.setdefault(("head", label.split()[-1]), {}).setdefault(label, s)  # one sentence per label
+    for hit in {s.hit.chunk.chunk_id: s.hit for s in candidates}.values() if count else ():
+        run: dict[str, Sentence] = {}
+        for i, text in enumerate([*hit.chunk.sentence_texts(), ""]):
+            label = _label(text)
+            if label and (hit.chunk.chunk_id, i) in by_position:
+                run.setdefault(label, by_position[(hit.chunk.chunk_id, i)])
+                continue
+            if len(run) >= 3:
+                groups.setdefault(("run", *sorted(run)), run)
+            run = {}
+    lists = [g for g in groups.values() if len(g) >= 3 and (count is None or len(g) == count)]
+    best = max(lists, key=lambda g: sum(s.score for s in g.values()), default=None)
     if best is None:
-        return []
-    if count is not None and len(best) != count:
         return []
     if count is None and not any(s in candidates[:3] for s in best.values()):
         return []
@@ -328,15 +351,22 @@ class ExtractiveAnswerer(Answerer):
         if not candidates:
             return Draft(cannot_answer(language), [], refused=True, generator=self.name,
                          notes=["no quotable sentence in the evidence"])
-        items = labelled_items(candidates, stated_count(question)) if is_list_question(question) else []
+        items = labelled_items(candidates, stated_count(question)) if wants_list(question, mode) else []
+        intro: list[Sentence] = []
         if items:
-            ordered = items[: self.briefing_max + 2]  # the list itself, in the document's order
+            # the best sentence that names two or more of the items ("The three steps are Current Gaps, ...")
+            labels = [_label(s.text) for s in items]
+            intro = [next((s for s in candidates if s not in items and sum(l in s.text.lower() for l in labels) >= 2
+                           and not _redundant(s, items)), None)]
+            intro = [s for s in intro if s is not None]
+            ordered = intro + items[: self.briefing_max + 2]  # the list itself, in the document's order
         else:
             chosen = self._briefing(candidates) if mode == "briefing" else self._answer(candidates)
             ordered = chosen if mode == "briefing" else _reading_order(self._with_context(chosen))
         citations = [citation_for(n, s) for n, s in enumerate(ordered, 1)]
         if mode == "briefing" or items:
-            text = "\n".join(f"- {shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1))
+            lines = [f"{shown(s.text)} [{n}]" if s in intro else f"- {shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1)]
+            text = "\n".join(lines)
         else:
             text = " ".join(f"{shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1))
         return Draft(text, citations, raw=text, generator=self.name)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answer import Answerer, Draft, ExtractiveAnswerer, Mode, cannot_answer, content_tokens, is_list_question
+from assistant.answer import Answerer, Draft, ExtractiveAnswerer, Mode, cannot_answer, content_tokens, wants_list
 from assistant.rerank import Reranker, get_reranker
 from assistant.retrieval import Hit, Query, Retriever
 from assistant.settings import Settings
@@ -102,14 +102,15 @@ class Assistant:
             answerer = LLMAnswerer.from_settings(settings)
         return cls(retriever, answerer, settings)
 
-    def retrieve(self, question: str, history: list[dict] | None = None, k: int | None = None) -> tuple[Query, list[Hit]]:
+    def retrieve(self, question: str, history: list[dict] | None = None, k: int | None = None,
+                 mode: Mode = "answer") -> tuple[Query, list[Hit]]:
         context = None
         if history and is_follow_up(question):
             previous = [t["content"] for t in history if t.get("role") == "user"]
             context = previous[-1] if previous else None
         query = self.retriever.prepare(question, context)
         k = k or self.settings.retrieval.top_k
-        if is_list_question(question):
+        if wants_list(question, mode):
             k = max(k, 10)  # a list is often spread over several chunks
         hits = self.retriever.search(query, max(k, 10) if self.reranker else k)
         if self.reranker:
@@ -132,7 +133,7 @@ class Assistant:
 
     def _run(self, question, history, mode, top_k, stream: bool) -> Iterator[tuple[str, object]]:
         t0 = time.perf_counter()
-        query, hits = self.retrieve(question, history, top_k)
+        query, hits = self.retrieve(question, history, top_k, mode)
         language = query.language
         t1 = time.perf_counter()
         probability = self.calibration.probability(Calibration.features(query, hits, self.retriever))

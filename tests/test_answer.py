@@ -122,6 +122,40 @@ The two goals of the programme are higher farm incomes and better nutrition for 
     assert "higher farm incomes" in answer.answer
 
 
+STEPS_NOTE = {"steps.md": """# The simulator
+
+The simulator helps country teams decide where to act first on the development goals.
+
+The three steps are Current Gaps, Current Priorities and Policy Push, used one after the other or alone.
+
+Current Gaps: charts show where each goal stands against its targets and how fast it moves.
+
+Current Priorities: text analysis of national plans shows which goals the government stresses.
+
+Policy Push: scenarios project what an ambitious set of accelerators would change by 2030.
+
+Country teams then discuss the results with the ministries before the next planning round.
+"""}
+
+
+def test_a_list_whose_labels_differ_is_found_when_the_question_counts_it_and_introduced_by_its_summary(tmp_path):
+    """Labelled items in a row ("Current Gaps: ...", "Policy Push: ...") share no head word: they are the list only
+    when the question says how many; the sentence naming them comes first, unbulleted."""
+    assistant = make(index_notes(tmp_path / "steps", STEPS_NOTE))
+    lines = assistant.ask("What are the three steps of the simulator?").answer.splitlines()
+    assert lines[0].startswith("The three steps are Current Gaps") and lines[0].endswith("[1]")
+    assert [line.split(":")[0] for line in lines[1:]] == ["- Current Gaps", "- Current Priorities", "- Policy Push"]
+    unlisted = assistant.ask("What does the simulator help country teams do?").answer
+    assert not unlisted.startswith("- ") and "\n- " not in unlisted, "no count stated: not a list"
+
+
+def test_a_briefing_on_a_counted_list_gives_its_items(tmp_path):
+    assistant = make(index_notes(tmp_path / "steps", STEPS_NOTE))
+    answer = assistant.ask("Prepare a briefing on the three steps of the simulator", mode="briefing")
+    bullets = [line for line in answer.answer.splitlines() if line.startswith("- ")]
+    assert [b.split(":")[0] for b in bullets] == ["- Current Gaps", "- Current Priorities", "- Policy Push"]
+
+
 def test_duplicate_sentences_from_two_documents_are_cited_once(settings):
     answer = make(settings).ask("How many case studies were presented at the Shanghai conference?")
     quotes = [c.quote for c in answer.citations]

@@ -37,6 +37,28 @@ def is_follow_up(question: str) -> bool:
     return len(question.split()) <= 6 or bool(_FOLLOW_UP.match(question))
 
 
+def _similarity(a: str, b: str) -> float:
+    """1 - Levenshtein distance / the longer length."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return 1.0 - previous[-1] / max(len(a), len(b), 1)
+
+
+def has_cognate(term: str, vocabulary: set[str], min_similarity: float = 0.75) -> bool:
+    """`term` or a spelling of it is in `vocabulary`: the same word, or (both 4+ letters, same first two
+    letters) one edit in four apart: "tanzanie"/"tanzania", "chine"/"china", "simulador"/"simulator"."""
+    if term in vocabulary:
+        return True
+    if len(term) < 4 or term.isdigit():
+        return False
+    return any(len(word) >= 4 and word[:2] == term[:2] and abs(len(word) - len(term)) <= len(term) // 4 + 1
+               and _similarity(term, word) >= min_similarity for word in vocabulary)
+
+
 @dataclass
 class Calibration:
     """Logistic model of P(the documents answer the question) from two retrieval features.
@@ -46,7 +68,8 @@ class Calibration:
        corpus; cosines are compressed, and more so across languages).
     2. `missing`: the share of the question's key terms (numbers and names; for English all content
        words) that appear in none of the top three passages ("nurses in Kenya" against a corpus that
-       never mentions Kenya).
+       never mentions Kenya). In other languages a name counts as present when the passages spell it
+       the English way ("Tanzanie", "Diagnóstico": `has_cognate`).
     Fitted on the development set by `povqa calibrate --write` (eval/calibrate.py): calibration.json.
     """
 
@@ -75,7 +98,10 @@ class Calibration:
         missing = 0.0
         if terms:
             top = set(tokenize(" ".join(f"{h.document.title} {h.chunk.section} {h.chunk.text}" for h in hits[:3])))
-            missing = sum(t not in top for t in terms) / len(terms)
+            if query.language == "en":
+                missing = sum(t not in top for t in terms) / len(terms)
+            else:  # a name may be spelt the local way: "Tanzanie", "Diagnóstico", "Moçambique"
+                missing = sum(not has_cognate(t, top) for t in terms) / len(terms)
         return (query.best_sentence_cosine - reference, missing)
 
     def probability(self, features: tuple[float, float]) -> float:

@@ -101,7 +101,7 @@ def anchor_tokens(text: str) -> list[str]:
 
     Numbers in any script ("١٩٩٠", "१९९०", "1990") and words with a Latin uppercase letter
     ("Panthers", "NFL", "McDonald") are kept; a first word that is merely capitalised
-    ("Wie viele ...", "Cuántos ...") is skipped.  Returns `tokenize` tokens of what is kept.
+    ("Wie viele ...", "Cuántos ...", "¿Y a cuántas ...", "E quanto ...") is skipped.  Returns `tokenize` tokens of what is kept.
     """
     out: list[str] = []
     first = True
@@ -109,6 +109,6 @@ def anchor_tokens(text: str) -> list[str]:
         is_first, first = first, False
         if digits:
             out.extend(tokenize(digits))
-        elif latin and _has_latin_upper(latin) and not (is_first and latin[1:].islower()):
+        elif latin and _has_latin_upper(latin) and not (is_first and latin[1:] == latin[1:].lower()):
             out.extend(tokenize(latin))
     return out

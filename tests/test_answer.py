@@ -15,11 +15,12 @@ from assistant.cli import app
 from assistant.language import detect_language
 from assistant.langchain import PovqaRetriever
 from assistant.llm import LLMAnswerer, evidence_key
-from assistant.pipeline import Assistant, is_follow_up, verify_citations
+from assistant.pipeline import Assistant, Calibration, has_cognate, is_follow_up, verify_citations
 from assistant.prompts import Prompt, PromptError
 from assistant.rerank import Reranker
 from assistant.settings import Settings
 from assistant.types import Citation
+from indexer.tokenize import anchor_tokens
 from tests.conftest import ALWAYS_ANSWER, IPRCC_NOTE, NEVER_ANSWER, SAMPLE_NOTES, HashEmbedder, index_notes
 
 NOTES = {
@@ -188,6 +189,28 @@ def test_briefing_gives_distinct_cited_bullets(settings):
         numbers.append(int(match.group(2)))
     assert len(set(numbers)) == len(numbers) == len(answer.citations)
     assert len({c.quote for c in answer.citations}) == len(bullets)
+
+
+def test_a_sentence_initial_capital_is_not_a_name():
+    assert anchor_tokens("¿Y a cuántas personas ha formado hasta ahora?") == []
+    assert anchor_tokens("E o Kindleberger?") == ["kindleberger"]
+    assert anchor_tokens("NFL teams in 2004") == ["nfl", "2004"]
+
+
+@pytest.mark.parametrize("term, found", [
+    ("tanzanie", True), ("chine", True), ("simulador", True), ("diagnostico", True), ("mocambique", True),
+    ("mali", False), ("kenya", False), ("banco", False), ("2024", False), ("tasaf", False),
+])
+def test_a_name_spelt_the_local_way_is_found(term, found):
+    vocabulary = {"tanzania", "china", "simulator", "diagnostic", "mozambique", "bank", "2004", "tanzanian"}
+    assert has_cognate(term, vocabulary) is found
+
+
+def test_refusal_feature_counts_a_translated_name_as_present_and_an_absent_one_as_missing(settings):
+    assistant = make(settings)
+    present = Calibration.features(*assistant.retrieve("Quel est le rôle de l'IPRCC en Tanzanie ?"), assistant.retriever)
+    absent = Calibration.features(*assistant.retrieve("Quel est le rôle de l'IPRCC au Mali ?"), assistant.retriever)
+    assert present[1] == 0.0 and absent[1] == 0.5, "Tanzanie matches Tanzania; Mali is in no passage"
 
 
 def test_follow_up_question_uses_the_previous_turn(settings):

@@ -265,7 +265,7 @@ def candidate_sentences(question: str, language: str, hits: list[Hit],
     Weights chosen by 5-fold cross-validation on the development set, folds grouped by question
     (a question's translations never straddle folds; `python -m eval.sentence_weights`). Adding the
     previous/next/first/rank terms moved the cross-validated gold sentence among the top three
-    candidates .723 -> .735 and first .587 -> .568 (155 questions); every fold chose first -0.3 and
+    candidates .716 -> .729 and first .587 -> .568 (155 questions, on the index `make run` builds); every fold chose first -0.3 and
     rank -0.2, the passage rank carrying most of it. The answer cites up to three sentences, so the
     top three is what counts. The chunk's own score carried no weight once the sentence's similarity
     was in.

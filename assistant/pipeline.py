@@ -48,15 +48,27 @@ def _similarity(a: str, b: str) -> float:
     return 1.0 - previous[-1] / max(len(a), len(b), 1)
 
 
-def has_cognate(term: str, vocabulary: set[str], min_similarity: float = 0.75) -> bool:
+def by_prefix(vocabulary: set[str]) -> dict[str, list[str]]:
+    """The vocabulary's words of 4+ letters by their first two letters (what `has_cognate` compares)."""
+    index: dict[str, list[str]] = {}
+    for word in vocabulary:
+        if len(word) >= 4:
+            index.setdefault(word[:2], []).append(word)
+    return index
+
+
+def has_cognate(term: str, vocabulary: set[str], min_similarity: float = 0.75,
+                index: dict[str, list[str]] | None = None) -> bool:
     """`term` or a spelling of it is in `vocabulary`: the same word, or (both 4+ letters, same first two
-    letters) one edit in four apart: "tanzanie"/"tanzania", "chine"/"china", "simulador"/"simulator"."""
+    letters) one edit in four apart: "tanzanie"/"tanzania", "chine"/"china", "simulador"/"simulator".
+    `index`: `by_prefix(vocabulary)`, when many terms are checked against one vocabulary."""
     if term in vocabulary:
         return True
     if len(term) < 4 or term.isdigit():
         return False
-    return any(len(word) >= 4 and word[:2] == term[:2] and abs(len(word) - len(term)) <= len(term) // 4 + 1
-               and _similarity(term, word) >= min_similarity for word in vocabulary)
+    words = (index if index is not None else by_prefix(vocabulary)).get(term[:2], ())
+    return any(abs(len(word) - len(term)) <= len(term) // 4 + 1 and _similarity(term, word) >= min_similarity
+               for word in words)
 
 
 @dataclass
@@ -98,7 +110,8 @@ class Calibration:
         missing = 0.0
         if terms:
             top = set(tokenize(" ".join(f"{h.document.title} {h.chunk.section} {h.chunk.text}" for h in hits[:3])))
-            missing = sum(not has_cognate(t, top) for t in terms) / len(terms)
+            index = by_prefix(top)
+            missing = sum(not has_cognate(t, top, index=index) for t in terms) / len(terms)
         return (query.best_sentence_cosine - reference, missing)
 
     def probability(self, features: tuple[float, float]) -> float:

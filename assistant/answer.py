@@ -146,13 +146,18 @@ def wants_list(question: str, mode: str = "answer") -> bool:
 
 # "the four traps": a count of 2..10 stated in the question, in our languages.
 _COUNT_WORDS = {
-    2: r"two|deux|dos|dois|duas|mbili|miwili|zwei|দুই|দুটি", 3: r"three|trois|tres|três|tatu|mitatu|drei|তিন",
-    4: r"four|quatre|cuatro|quatro|nne|minne|vier|চার", 5: r"five|cinq|cinco|tano|mitano|fünf|পাঁচ",
-    6: r"six|seis|sita|sechs|ছয়", 7: r"seven|sept|siete|sete|saba|sieben|সাত",
-    8: r"eight|huit|ocho|oito|nane|acht|আট", 9: r"nine|neuf|nueve|nove|tisa|neun|নয়", 10: r"ten|dix|diez|dez|kumi|zehn|দশ",
+    2: r"two|deux|dos|dois|duas|mbili|miwili|zwei|দুই|দুটি",
+    3: r"three|trois|tres|três|tatu|mitatu|drei|তিন",
+    4: r"four|quatre|cuatro|quatro|nne|minne|vier|চার",
+    5: r"five|cinq|cinco|tano|mitano|fünf|পাঁচ",
+    6: r"six|seis|sita|sechs|ছয়",
+    7: r"seven|sept|siete|sete|saba|sieben|সাত",
+    8: r"eight|huit|ocho|oito|nane|acht|আট",
+    9: r"nine|neuf|nueve|nove|tisa|neun|নয়",
+    10: r"ten|dix|diez|dez|kumi|zehn|দশ",
 }
-_COUNT_LATIN = re.compile(r"(?<!\w)(" + "|".join(f"(?P<n{n}>{w})" for n, w in _COUNT_WORDS.items()) + r")(?:টি|টা)?(?!\w)",
-                          re.IGNORECASE)
+_COUNT_WORD = "|".join(f"(?P<n{n}>{words})" for n, words in _COUNT_WORDS.items())
+_COUNT_LATIN = re.compile(rf"(?<!\w)({_COUNT_WORD})(?:টি|টা)?(?!\w)", re.IGNORECASE)
 _COUNT_ZH = re.compile(r"([两二三四五六七八九十])(?:个|大|项|种|类|点|条|步|部分|方面)")
 _ZH_DIGITS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _COUNT_AR = re.compile(r"(?:^|\s)(?:ال)?(ثلاث|أربع|خمس|سبع|ثماني|تسع)")
@@ -187,9 +192,9 @@ def labelled_items(candidates: list[Sentence], count: int | None = None) -> list
     Reports list things as labelled paragraphs. A list is a group of >= 3 "<label>: ..." sentences that
     share a head word ("Responsibility trap: ...", "Expectation trap: ..."), or, when the question states
     how many items it wants, that follow one another in a passage ("Current Gaps: ...", "SDG Push: ...");
-    among the lists, the one with the most relevant members wins. The list replaces the whole answer, so it must be the one asked about: it has
-    as many items as the question says (`count`), or, when the question gives no count, one of its items
-    is among the three best sentences.
+    among the lists, the one with the most relevant members wins. The list replaces the whole answer, so
+    it must be the one asked about: it has as many items as the question says (`count`), or, when the
+    question gives no count, one of its items is among the three best sentences.
     """
     by_position = {(s.hit.chunk.chunk_id, s.index): s for s in candidates}
     groups: dict[tuple, dict[str, Sentence]] = {}
@@ -265,10 +270,10 @@ def candidate_sentences(question: str, language: str, hits: list[Hit],
     Weights chosen by 5-fold cross-validation on the development set, folds grouped by question
     (a question's translations never straddle folds; `python -m eval.sentence_weights`). Adding the
     previous/next/first/rank terms moved the cross-validated gold sentence among the top three
-    candidates .716 -> .729 and first .587 -> .568 (155 questions, on the index `make run` builds); every fold chose first -0.3 and
-    rank -0.2, the passage rank carrying most of it. The answer cites up to three sentences, so the
-    top three is what counts. The chunk's own score carried no weight once the sentence's similarity
-    was in.
+    candidates .716 -> .729 and first .587 -> .568 (155 questions, on the index `make run` builds);
+    every fold chose first -0.3 and rank -0.2, the passage rank carrying most of it. The answer cites
+    up to three sentences, so the top three is what counts. The chunk's own score carried no weight once
+    the sentence's similarity was in.
     """
     weights = SENTENCE_WEIGHTS if weights is None else weights
     if language == "en":
@@ -352,21 +357,19 @@ class ExtractiveAnswerer(Answerer):
             return Draft(cannot_answer(language), [], refused=True, generator=self.name,
                          notes=["no quotable sentence in the evidence"])
         items = labelled_items(candidates, stated_count(question)) if wants_list(question, mode) else []
-        intro: list[Sentence] = []
+        intro = None
         if items:
             # the best sentence that names two or more of the items ("The three steps are Current Gaps, ...")
             labels = [_label(s.text) for s in items]
-            intro = [next((s for s in candidates if s not in items and sum(l in s.text.lower() for l in labels) >= 2
-                           and not _redundant(s, items)), None)]
-            intro = [s for s in intro if s is not None]
-            ordered = intro + items[: self.briefing_max + 2]  # the list itself, in the document's order
+            intro = next((s for s in candidates if s not in items and not _redundant(s, items)
+                          and sum(label in s.text.lower() for label in labels) >= 2), None)
+            ordered = ([intro] if intro else []) + items[: self.briefing_max + 2]  # the list, in the document's order
         else:
             chosen = self._briefing(candidates) if mode == "briefing" else self._answer(candidates)
             ordered = chosen if mode == "briefing" else _reading_order(self._with_context(chosen))
         citations = [citation_for(n, s) for n, s in enumerate(ordered, 1)]
         if mode == "briefing" or items:
-            lines = [f"{shown(s.text)} [{n}]" if s in intro else f"- {shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1)]
-            text = "\n".join(lines)
+            text = "\n".join(f"{'' if s is intro else '- '}{shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1))
         else:
             text = " ".join(f"{shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1))
         return Draft(text, citations, raw=text, generator=self.name)

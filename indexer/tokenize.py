@@ -101,7 +101,8 @@ def anchor_tokens(text: str) -> list[str]:
 
     Numbers in any script ("١٩٩٠", "१९९०", "1990") and words with a Latin uppercase letter
     ("Panthers", "NFL", "McDonald") are kept; a first word that is merely capitalised
-    ("Wie viele ...", "Cuántos ...", "¿Y a cuántas ...", "E quanto ...") is skipped.  Returns `tokenize` tokens of what is kept.
+    ("Wie viele ...", "Cuántos ...", "¿Y a cuántas ...", "E quanto ...") is skipped.  Returns `tokenize`
+    tokens of what is kept.
     """
     out: list[str] = []
     first = True

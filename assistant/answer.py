@@ -17,6 +17,7 @@ import numpy as np
 
 from assistant.retrieval import Hit
 from assistant.types import Citation
+from indexer.lexicon import Lexicon, question_words
 from indexer.tokenize import anchor_tokens, tokenize
 
 Mode = Literal["answer", "briefing"]
@@ -255,7 +256,7 @@ SENTENCE_WEIGHTS = {"similarity": 1.0, "lexical": 0.8, "typed": 1.5, "neighbour"
 
 
 def candidate_sentences(question: str, language: str, hits: list[Hit],
-                        weights: dict[str, float] | None = None) -> list[Sentence]:
+                        weights: dict[str, float] | None = None, lexicon: Lexicon | None = None) -> list[Sentence]:
     """Every quotable sentence of the evidence, scored for how well it answers `question`.
 
     score = fused sentence similarity (z over the candidate sentences of the index)
@@ -276,15 +277,19 @@ def candidate_sentences(question: str, language: str, hits: list[Hit],
     the sentence's similarity was in.
     """
     weights = SENTENCE_WEIGHTS if weights is None else weights
+    translate = lexicon is not None and language != "en"
     if language == "en":
         q_tokens = content_tokens(question)
     else:
-        q_tokens = set(anchor_tokens(question))
+        q_tokens = set(anchor_tokens(question)) | (set(lexicon.terms(question, language)) if translate else set())
     quantity = _QUANTITY.search(question)
     wants_number = bool(quantity)
     question_numbers = set(re.findall(r"\d+", question))
     # "how many case studies ...": the answer sentence should count case studies, not attendees
-    focus = content_tokens(" ".join(question[quantity.end():].split()[:2])) if quantity else set()
+    if quantity and translate:  # "Combien d'études de cas ..." -> studies, case
+        focus = set(lexicon.map_words(question_words(question[quantity.end():], language)[:2]))
+    else:
+        focus = content_tokens(" ".join(question[quantity.end():].split()[:2])) if quantity else set()
     out: list[Sentence] = []
     # focus words the evidence never uses (another language) can't be required
     vocabulary = set().union(*(content_tokens(h.chunk.text) for h in hits)) if focus else set()
@@ -345,14 +350,16 @@ class ExtractiveAnswerer(Answerer):
 
     name = "extractive"
 
-    def __init__(self, max_sentences: int = 3, margin: float = 2.0, briefing_min: int = 3, briefing_max: int = 6):
+    def __init__(self, max_sentences: int = 3, margin: float = 2.0, briefing_min: int = 3, briefing_max: int = 6,
+                 lexicon: Lexicon | None = None):
+        self.lexicon = lexicon  # the index's cross-lingual lexicon (Assistant passes the retriever's)
         self.max_sentences = max_sentences
         self.margin = margin  # how far (score units) below the best sentence others may be
         self.briefing_min = briefing_min
         self.briefing_max = briefing_max
 
     def answer(self, question, language, hits, mode="answer", history=None) -> Draft:
-        candidates = candidate_sentences(question, language, hits)
+        candidates = candidate_sentences(question, language, hits, lexicon=self.lexicon)
         if not candidates:
             return Draft(cannot_answer(language), [], refused=True, generator=self.name,
                          notes=["no quotable sentence in the evidence"])

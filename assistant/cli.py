@@ -49,6 +49,10 @@ class _RichProgress:
     def start_embedding(self, total: int) -> None:
         self.task = self.progress.add_task("embedding", total=total)
 
+    def start_lexicon(self, total: int) -> None:
+        if total:
+            self.task = self.progress.add_task("lexicon words", total=total)
+
     def advance(self, n: int) -> None:
         if self.task is not None:
             self.progress.advance(self.task, n)

@@ -124,7 +124,7 @@ class Assistant:
                  calibration: Calibration | None = None, reranker: Reranker | None = None):
         self.retriever = retriever
         self.settings = settings or retriever.settings
-        self.answerer = answerer or ExtractiveAnswerer()
+        self.answerer = answerer or ExtractiveAnswerer(lexicon=getattr(retriever, "lexicon", None))
         self.calibration = calibration or Calibration.load()
         self.reranker = reranker if reranker is not None else get_reranker(self.settings.retrieval.reranker)
 

@@ -36,6 +36,7 @@ from indexer.build import (
     index_signature,
 )
 from indexer.embedders import Embedder, get_embedder
+from indexer.lexicon import Lexicon
 from indexer.store import IndexMismatch, IndexReader
 from indexer.tokenize import anchor_tokens, tokenize
 
@@ -166,6 +167,7 @@ class Retriever:
         self.second = second if second is not None and reader.has_array(SECOND) else None
         self.settings = settings
         self._bm25 = reader.bm25(tokenize)
+        self.lexicon = Lexicon.from_index(reader, self._bm25.vocab, embedder) if settings.retrieval.lexicon else None
         sent_chunk = np.asarray(reader.array(SENT_CHUNK))
         # offsets[r] .. offsets[r+1]: the sentence rows of chunk row r
         self.sent_offsets = np.searchsorted(sent_chunk, np.arange(reader.n_chunks + 1)).astype(np.int64)
@@ -302,8 +304,8 @@ class Retriever:
             return np.zeros(self.reader.n_chunks, dtype=np.float32)
         if query.language == "en":
             terms = tokenize(query.bm25_text)
-        else:  # only tokens that survive translation: numbers, Latin-script names
-            terms = anchor_tokens(query.bm25_text)
+        else:  # tokens that survive translation (numbers, Latin-script names), and the question's words in the corpus's
+            terms = anchor_tokens(query.bm25_text) + (self.lexicon.terms(query.bm25_text, query.language) if self.lexicon else [])
         return self._bm25.scores(" ".join(terms)) if terms else np.zeros(self.reader.n_chunks, dtype=np.float32)
 
     def _candidates(self, query: Query, bm25: np.ndarray) -> np.ndarray:

@@ -59,6 +59,12 @@ class RetrievalSettings(BaseModel):
         "questions not in English ('cross-lingual'), for every question ('all'), or never ('off'). Costs one more "
         "encoder pass per question; the index stores the chunks' sparse vectors unless 'off'.",
     )
+    lexicon: bool = Field(
+        True,
+        description="Put a question's words that the documents don't use into the documents' words with the "
+        "index's cross-lingual lexicon ('études' -> 'studies'), for BM25 and for choosing answer sentences. "
+        "Questions in the documents' language skip it.",
+    )
     reranker: str | None = Field(None, description="Reranker backend name; off by default.")
 
 

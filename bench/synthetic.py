@@ -47,15 +47,17 @@ from indexer.build import (
     SPARSE_WEIGHTS,
     build_index,
     index_signature,
+    previous_lexicon,
     save_centring_stats,
     sparse_head,
 )
 from indexer.embedders import Embedder
+from indexer.lexicon import LEXICON, LEXICON_TERMS
 from indexer.store import IndexReader, IndexWriter, build_lock, choose_kind, current_version, make_faiss_index
 from indexer.tokenize import tokenize
 
 XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2  # 2: with the pool's cross-lingual lexicon
 BLOCK = 32_768
 NOISE = 0.02  # per-dimension std of the noise added to unit vectors (cosine to the original ~ 0.9)
 CHUNKS_PER_DOC = 1000
@@ -84,6 +86,7 @@ class Pool:
     def __init__(self, *index_dirs: Path):
         texts: list[str] = []
         vectors: dict[str, list[np.ndarray]] = {PRIMARY: [], SECOND: []}
+        self.lexicon: dict[str, np.ndarray] = {}
         for index_dir in index_dirs:
             reader = IndexReader.open(index_dir)
             self.manifest = reader.manifest
@@ -92,6 +95,7 @@ class Pool:
             vectors[PRIMARY].append(np.asarray(reader.array(PRIMARY_SENT)))
             if reader.has_array(SECOND_SENT):
                 vectors[SECOND].append(np.asarray(reader.array(SECOND_SENT)))
+            self.lexicon.update(previous_lexicon(reader))  # word -> vector
             reader.close()
         # Overlapping chunks repeat a sentence: keep its first occurrence only.
         seen: dict[str, int] = {}
@@ -312,6 +316,10 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
         del bm_rows, bm_cols, bm_tfs
         writer.save_bm25(bm25)
         del bm25
+        words = sorted((pool.vocab[w], w) for w in pool.lexicon if w in pool.vocab)  # the pool's words, as-is
+        writer.save_array(LEXICON_TERMS, np.asarray([t for t, _ in words], np.int32))
+        writer.save_array(LEXICON, np.asarray([pool.lexicon[w] for _, w in words], np.float16).reshape(
+            len(words), pool.manifest["embedder"]["dim"]))
         log(f"  centring, BM25: {time.perf_counter() - t0:.0f} s")
         writer.save_faiss(arrays[PRIMARY], kind)
         log(f"  dense.faiss ({writer.faiss_info.get('type')}): {time.perf_counter() - t0:.0f} s")

@@ -43,7 +43,7 @@ def candidate_table(assistant, rows: list[dict]) -> list[tuple[np.ndarray, np.nd
     out = []
     for row in rows:
         query, hits = assistant.retrieve(row["question"], row.get("history"))
-        candidates = candidate_sentences(row["question"], query.language, hits)
+        candidates = candidate_sentences(row["question"], query.language, hits, lexicon=assistant.retriever.lexicon)
         x = np.asarray([[s.features[name] for name in GRID] for s in candidates], dtype=np.float64).reshape(-1, len(GRID))
         locations = gold_locations(row)
         y = np.asarray([cites_gold(s.hit.document.source, s.text, locations) is not None for s in candidates], dtype=bool)

@@ -22,6 +22,7 @@ from assistant.types import Chunk, Document
 from indexer.bm25 import BM25
 from indexer.chunking import CHUNKER_VERSION, chunk_blocks
 from indexer.embedders import Embedder, get_embedder
+from indexer.lexicon import LEXICON, LEXICON_TERMS, LEXICON_VERSION, build_lexicon
 from indexer.loaders import (
     LOADER_VERSION,
     SUPPORTED_SUFFIXES,
@@ -105,6 +106,9 @@ class BuildProgress:
     def start_embedding(self, total: int) -> None: ...
 
     def advance(self, n: int) -> None: ...
+
+    def start_lexicon(self, total: int) -> None:
+        """The corpus words to embed for the cross-lingual lexicon (then `advance` as they are done)."""
 
     def file_done(self, report: FileReport) -> None: ...
 
@@ -224,11 +228,13 @@ def build_index(
             and not to_embed
             and current_docs == set(previous.documents)
             and {p.document.source for p in pending} == previous_sources
+            and previous.has_array(LEXICON)  # an index from before the lexicon (or this version of it) gets one
+            and previous.manifest.get("lexicon", {}).get("version") == LEXICON_VERSION
         )
         if unchanged:
             report.index_path = previous.path
         else:
-            report.index_path = _write(index_dir, pending, settings, embedder, second)
+            report.index_path = _write(index_dir, pending, settings, embedder, second, previous, progress)
             report.written = True
         if previous:
             previous.close()
@@ -377,8 +383,29 @@ def save_centring_stats(writer: IndexWriter, arrays: dict[str, np.ndarray]) -> N
             writer.save_array(f"{sent_name}_cnorm", sentence_norms)
 
 
+def save_lexicon(writer: IndexWriter, bm25: BM25, embedder: Embedder, previous: dict[str, np.ndarray],
+                 progress: BuildProgress) -> int:
+    """The corpus words and their vectors (indexer/lexicon.py), only the words `previous` lacks embedded."""
+    document_frequency = np.diff(np.asarray(bm25.indptr))
+    ids, vectors = build_lexicon(bm25.vocab, document_frequency, embedder, previous,
+                                 on_start=getattr(progress, "start_lexicon", None), progress=progress.advance)
+    writer.save_array(LEXICON_TERMS, ids)
+    writer.save_array(LEXICON, vectors)
+    return len(ids)
+
+
+def previous_lexicon(previous: IndexReader | None) -> dict[str, np.ndarray]:
+    """word -> vector of the last build's lexicon (same embedder: `_open_previous` checked), to reuse."""
+    if previous is None or not previous.has_array(LEXICON):
+        return {}
+    by_id = {term_id: word for word, term_id in previous.bm25(tokenize).vocab.items()}
+    ids = np.asarray(previous.array(LEXICON_TERMS)[:])
+    return dict(zip((by_id[int(t)] for t in ids), np.asarray(previous.array(LEXICON)[:])))
+
+
 def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedder: Embedder,
-           second: Embedder | None) -> Path:
+           second: Embedder | None, previous: IndexReader | None = None,
+           progress: BuildProgress | None = None) -> Path:
     pending = sorted(pending, key=lambda p: p.document.source)
     writer = IndexWriter(index_dir)
     try:
@@ -404,12 +431,15 @@ def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedde
         save_centring_stats(writer, arrays)
         writer.save_array(SENT_CHUNK, np.concatenate(sent_chunk) if sent_chunk else np.zeros(0, np.int32))
         by_id = {p.document.doc_id: p.document for p in pending}
-        writer.save_bm25(BM25.build((bm25_text(c, by_id[c.doc_id]) for p in pending for c in p.chunks), tokenize))
+        bm25 = BM25.build((bm25_text(c, by_id[c.doc_id]) for p in pending for c in p.chunks), tokenize)
+        writer.save_bm25(bm25)
+        words = save_lexicon(writer, bm25, embedder, previous_lexicon(previous), progress or BuildProgress())
         manifest = {
             **index_signature(settings, embedder, second),
             "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "documents": len(pending),
+            "lexicon": {"version": LEXICON_VERSION, "words": words},
         }
         return writer.commit(manifest)
     except BaseException:

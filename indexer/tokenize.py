@@ -44,6 +44,8 @@ _DIGITS = {
 _ARABIC = {cp: None for cp in list(range(0x064B, 0x0660)) + [0x0670, 0x0640] + list(range(0x06D6, 0x06EE))}
 _ARABIC.update({0x0623: 0x0627, 0x0625: 0x0627, 0x0622: 0x0627, 0x0671: 0x0627, 0x0649: 0x064A, 0x0629: 0x0647})
 _TABLE = {**_DIGITS, **_ARABIC}
+# Without folding, Arabic keeps its letters (ta marbuta, alef forms) and only loses the marks.
+_MARKS = {**_DIGITS, **{cp: None for cp, to in _ARABIC.items() if to is None}}
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # A "word" is a run of letters/marks that are not CJK and not digits.  Marks (Mn/Mc) are not
@@ -75,9 +77,11 @@ def _cjk_tokens(run: str, cjk: str) -> list[str]:
     return out
 
 
-def tokenize(text: str, cjk: str = "bigram") -> list[str]:
-    """Lowercased BM25 tokens of `text`; see the module docstring.  `cjk`: "bigram" or "jieba"."""
-    text = unicodedata.normalize("NFKC", text).lower().translate(_TABLE)
+def tokenize(text: str, cjk: str = "bigram", fold: bool = True) -> list[str]:
+    """Lowercased BM25 tokens of `text`; see the module docstring.  `cjk`: "bigram" or "jieba".
+    `fold=False`: words as written (Latin diacritics and Arabic letter forms kept; Arabic marks, case and
+    non-ASCII digits still normalised), for an encoder that reads them."""
+    text = unicodedata.normalize("NFKC", text).lower().translate(_TABLE if fold else _MARKS)
     tokens: list[str] = []
     for han, digits, word in _TOKEN_RE.findall(text):
         if han:
@@ -85,7 +89,7 @@ def tokenize(text: str, cjk: str = "bigram") -> list[str]:
         elif digits:
             tokens.append(digits)
         else:
-            tokens.append(_fold_latin(word))
+            tokens.append(_fold_latin(word) if fold else word)
     return tokens
 
 

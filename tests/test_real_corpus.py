@@ -99,3 +99,32 @@ def test_list_question_in_french_names_the_four_traps(assistant):
     for trap in ("responsibility trap", "expectation trap", "experience trap", "kindleberger trap"):
         assert trap in quotes, trap
     assert {c.source for c in answer.citations} == {"notes/undp-caitec-summary-note-2021.md"}
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "expected"),
+    [
+        ("Combien d'études de cas ont été présentées ?", "fr", {"studies", "case"}),
+        ("¿Cuántos expertos participaron en la discusión?", "es", {"experts"}),
+        ("كم عدد دراسات الحالة؟", "ar", {"studies"}),
+        ("Ni wataalamu wangapi walishiriki mwaka huo?", "sw", {"year"}),
+    ],
+)
+def test_lexicon_puts_question_words_in_the_corpus_words(assistant, question, language, expected):
+    terms = assistant.retriever.lexicon.terms(question, language)
+    assert expected <= set(terms), terms
+
+
+@pytest.mark.parametrize(
+    ("question", "quote"),
+    [
+        ("Combien d'études de cas ont été présentées lors du processus d'apprentissage de Shanghai en 2004 ?", SHANGHAI),
+        ("¿Cuántos expertos participaron en la primera discusión de la serie UNDP-CAITEC y en qué fecha tuvo lugar?",
+         "14 experts"),
+    ],
+)
+def test_count_question_in_another_language_cites_the_sentence_that_counts(assistant, question, quote):
+    """Before the lexicon, both answers quoted a sentence with some other number (1700 attendees, the 2030 Agenda)."""
+    answer = assistant.ask(question)
+    assert not answer.refused
+    assert any(quote in c.quote for c in answer.citations), [c.quote[:60] for c in answer.citations]

@@ -144,7 +144,7 @@ class Assistant:
         if history and is_follow_up(question):
             previous = [t["content"] for t in history if t.get("role") == "user"]
             context = previous[-1] if previous else None
-        query = self.retriever.prepare(question, context)
+        query = self.retriever.translate(self.retriever.prepare(question, context))
         k = k or self.settings.retrieval.top_k
         if wants_list(question, mode):
             k = max(k, 10)  # a list is often spread over several chunks

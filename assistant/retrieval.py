@@ -156,6 +156,8 @@ class Query:
     means: dict[str, np.ndarray] = field(default_factory=dict)  # language mean per vector set, if centring
     best_sentence_cosine: float | None = None  # raw (uncentred) primary cosine of the best sentence, set by search
     sparse: np.ndarray | None = None  # the question's sparse vector (all features, mostly zeros), if used
+    #: The question's words in the corpus's words (`Retriever.translate`), added to a non-English BM25 query.
+    translated: list[str] = field(default_factory=list)
 
 
 class Retriever:
@@ -241,6 +243,14 @@ class Retriever:
             queries.append(Query(question, language, vectors, question, means, sparse=sparse.get(i)))
         return queries
 
+    def translate(self, query: Query) -> Query:
+        """Put a non-English question's words into the corpus's words with the index's lexicon, for BM25
+        (`Query.translated`). `ask` does this; `search` does not, so it stays one encoder pass (each new
+        question word costs one more short one, ~5 ms)."""
+        if self.lexicon is not None and query.language != "en" and self.settings.retrieval.hybrid:
+            query.translated = self.lexicon.terms(query.bm25_text, query.language)
+        return query
+
     def uses_sparse(self, language: str) -> bool:
         """Whether a question in `language` gets the sparse 'latent terms' signal (see RetrievalSettings.sparse)."""
         mode = self.settings.retrieval.sparse
@@ -304,8 +314,8 @@ class Retriever:
             return np.zeros(self.reader.n_chunks, dtype=np.float32)
         if query.language == "en":
             terms = tokenize(query.bm25_text)
-        else:  # tokens that survive translation (numbers, Latin-script names), and the question's words in the corpus's
-            terms = anchor_tokens(query.bm25_text) + (self.lexicon.terms(query.bm25_text, query.language) if self.lexicon else [])
+        else:  # tokens that survive translation (numbers, Latin-script names), and the words `translate` found
+            terms = anchor_tokens(query.bm25_text) + query.translated
         return self._bm25.scores(" ".join(terms)) if terms else np.zeros(self.reader.n_chunks, dtype=np.float32)
 
     def _candidates(self, query: Query, bm25: np.ndarray) -> np.ndarray:

@@ -113,6 +113,10 @@ def test_list_question_in_french_names_the_four_traps(assistant):
 def test_lexicon_puts_question_words_in_the_corpus_words(assistant, question, language, expected):
     terms = assistant.retriever.lexicon.terms(question, language)
     assert expected <= set(terms), terms
+    # ask's retrieval adds them to BM25; search stays one encoder pass
+    query, _ = assistant.retrieve(question)
+    assert expected <= set(query.translated)
+    assert assistant.retriever.prepare(question).translated == []
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ neither. Then, in the same process: (1) `build_index` into a fresh folder (read 
 chunks and sentences with both embedders, BM25, centring statistics, SQLite, fsync, atomic swap); (2) a bare
 loop of `embed_batch` over exactly the texts the build embedded (chunk texts, then sentence texts, for each
 embedder, in the build's batch sizes; then the chunk texts through the primary embedder's sparse head, when
-the index stores its latent terms). The ratio of the two throughputs is what everything around the
+the index stores its latent terms; then the cross-lingual lexicon's corpus words through the primary
+embedder). The ratio of the two throughputs is what everything around the
 embedder costs (target: the index runs at >= 0.9x the bare embedder loop).
 """
 
@@ -17,11 +18,12 @@ import argparse
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.settings import Settings
 from bench.common import RESULTS, load, machine_md, write_section
-from indexer.build import SPARSE_K, build_index, passage_text
+from indexer.build import SPARSE_K, build_index, passage_text, previous_lexicon
 from indexer.embedders import Embedder, Mode, get_embedder
 from indexer.store import IndexReader
 
@@ -55,9 +57,10 @@ class Timed(Embedder):
 
 
 def bare_loop(embedders: list[Embedder], chunk_texts: list[str], sentence_texts: list[str],
-              sparse: bool = False) -> float:
+              sparse: bool = False, words: Sequence[str] = ()) -> float:
     """The embedders' own calls over the texts the index embeds: chunks and sentences with each embedder,
-    and the chunks with the primary embedder's sparse head when the index stores it."""
+    the chunks with the primary embedder's sparse head when the index stores it, and the lexicon's words
+    with the primary embedder."""
     t0 = time.perf_counter()
     for emb in embedders:
         for texts in (chunk_texts, sentence_texts):
@@ -65,6 +68,8 @@ def bare_loop(embedders: list[Embedder], chunk_texts: list[str], sentence_texts:
                 emb.embed_batch(texts[i : i + emb.batch_size], "passage")
     if sparse:
         embedders[0].embed_sparse(chunk_texts, SPARSE_K)
+    for i in range(0, len(words), embedders[0].batch_size):
+        embedders[0].embed_batch(list(words[i : i + embedders[0].batch_size]), "passage")
     return time.perf_counter() - t0
 
 
@@ -88,11 +93,13 @@ def run(corpus: Path, results: Path = RESULTS, embedder: Embedder | None = None,
         t_index, c_index = time.perf_counter() - t0, time.process_time() - c0
         reader = IndexReader.open(work / "index")
         chunks = [c for _, c in reader.iter_chunks()]
+        words = list(previous_lexicon(reader))  # the lexicon's words
         reader.close()
         chunk_texts = [passage_text(c) for c in chunks]
         sentence_texts = [s for c in chunks for s in c.sentence_texts()]
         c0 = time.process_time()
-        t_bare = bare_loop(embedders, chunk_texts, sentence_texts, sparse=reader.manifest.get("sparse") is not None)
+        t_bare = bare_loop(embedders, chunk_texts, sentence_texts, sparse=reader.manifest.get("sparse") is not None,
+                           words=words)
         c_bare = time.process_time() - c0
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -100,7 +107,7 @@ def run(corpus: Path, results: Path = RESULTS, embedder: Embedder | None = None,
     n_chunks, n_texts = report.chunks, report.embedded_texts
     out = {
         "files": sum(f.status == "indexed" for f in report.files), "pages": pages, "chunks": n_chunks,
-        "sentences": len(sentence_texts), "texts_embedded": n_texts,
+        "sentences": len(sentence_texts), "texts_embedded": n_texts, "lexicon_words": len(words),
         "embedders": [e.name for e in embedders],
         "index_s": t_index, "bare_s": t_bare,
         "index_chunks_per_s": n_chunks / t_index, "index_pages_per_s": pages / t_index,
@@ -120,8 +127,8 @@ def run(corpus: Path, results: Path = RESULTS, embedder: Embedder | None = None,
 {machine_md(load_start, load_end)}
 
 {out['files']} files, {pages} pages, {n_chunks} chunks, {out['sentences']} sentences; each chunk and each
-sentence is embedded by every embedder ({', '.join(out['embedders'])}): {n_texts} texts in all.
-Models were loaded and warmed before either timing.
+sentence is embedded by every embedder ({', '.join(out['embedders'])}): {n_texts} texts in all, and the
+cross-lingual lexicon's {len(words)} corpus words by the first. Models were loaded and warmed before either timing.
 
 | | seconds | chunks/s | pages/s |
 |---|---|---|---|

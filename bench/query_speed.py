@@ -315,6 +315,7 @@ def run(sizes: list[int], work: Path, every: int = 2, results: Path = RESULTS, p
 
     load_start = load()
     settings = Settings()
+    work.mkdir(parents=True, exist_ok=True)  # with --pool-index nothing else creates it
     pool = synthetic.Pool(*(pool_index or [synthetic.build_pool(work / "pool", settings, **(pool_kwargs or {}))]))
     log(f"pool: {len(pool)} sentences")
     embedder = settings.get_embedder()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from assistant.answer import candidate_sentences
 from assistant.retrieval import Retriever
@@ -30,7 +31,7 @@ class TableEmbedder(Embedder):
     def embed_batch(self, texts: Sequence[str], mode: str) -> np.ndarray:
         self.embedded += list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        near = {"études": "studies", "cas": "case", "que": "which", "puits": "wells"}
+        near = {"études": "studies", "cas": "case", "que": "which", "puits": "wells", "কূপ": "wells"}
         for i, text in enumerate(texts):
             if text in VOCAB:
                 out[i, VOCAB[text]] = 1.0
@@ -76,8 +77,13 @@ def test_question_words_are_kept_as_written_and_chinese_is_cut():
     assert question_words("كم عدد دراسات الحالة؟", "ar")[-1] == "الحالة"  # the ta marbuta stays
 
 
-def test_count_question_in_another_language_prefers_the_sentence_that_counts_it(tmp_path):
-    """"Combien de puits ...": the answer should count wells, not just hold some number."""
+@pytest.mark.parametrize("question, language", [
+    ("Combien de puits dans les districts ?", "fr"),
+    ("জেলাগুলোতে কয়টি কূপ খনন করা হয়েছে?", "bn"),  # "how many" as কয়টি, য় decomposed (NFC)...
+    ("জেলাগুলোতে ক\u09dfটি কূপ খনন করা হয়েছে?", "bn"),  # ... and precomposed
+])
+def test_count_question_in_another_language_prefers_the_sentence_that_counts_it(tmp_path, question, language):
+    """"How many wells ...": the answer should count wells, not just hold some number."""
     settings = index_notes(tmp_path / "notes", {"w.md": "# Water\n\nThe 2019 plan covered the northern districts "
                                                 "of the region.\n\nEngineers dug 40 wells in those districts.\n"})
     retriever = Retriever.load(settings, embedder=HashEmbedder())
@@ -85,13 +91,12 @@ def test_count_question_in_another_language_prefers_the_sentence_that_counts_it(
     embedder = TableEmbedder()
     lexicon = Lexicon(["wells", "studies", "case", "which"], embedder.embed(["wells", "studies", "case", "which"],
                                                                         "passage"), embedder)
-    question = "Combien de puits dans les districts ?"
     def by_text(candidates):
         return {("plan" if "2019 plan" in s.text else "wells"): s for s in candidates}
 
-    without = by_text(candidate_sentences(question, "fr", hits))
+    without = by_text(candidate_sentences(question, language, hits))
     assert without["plan"].typed  # any new number passed for the count
-    with_lexicon = candidate_sentences(question, "fr", hits, lexicon=lexicon)
+    with_lexicon = candidate_sentences(question, language, hits, lexicon=lexicon)
     chosen = by_text(with_lexicon)
     assert chosen["wells"].typed and not chosen["plan"].typed  # the count must be of wells
     assert chosen["wells"].features["lexical"] > without["wells"].features["lexical"]

@@ -18,7 +18,7 @@ import numpy as np
 from assistant.retrieval import Hit
 from assistant.types import Citation
 from indexer.lexicon import Lexicon, question_words
-from indexer.tokenize import anchor_tokens, tokenize
+from indexer.tokenize import ENGLISH_STOPWORDS, anchor_tokens, tokenize
 
 Mode = Literal["answer", "briefing"]
 
@@ -93,9 +93,7 @@ def shown(sentence: str) -> str:
 
 _MIN_WORDS = 5
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
-_STOP = frozenset(
-    ["the", "a", "an", "of", "in", "on", "at", "to", "for", "and", "or", "is", "are", "was", "were", "be", "been", "by", "with", "from", "as", "that", "this", "what", "which", "who", "whom", "how", "many", "much", "when", "where", "why", "does", "did", "do", "it", "its", "their", "there", "about", "into", "than", "more", "most", "can", "could", "should", "would", "will", "has", "have", "had", "not", "no"]
-)
+_STOP = ENGLISH_STOPWORDS
 
 
 def is_answer_like(text: str) -> bool:

@@ -22,7 +22,7 @@ from assistant.types import Chunk, Document
 from indexer.bm25 import BM25
 from indexer.chunking import CHUNKER_VERSION, chunk_blocks
 from indexer.embedders import Embedder, get_embedder
-from indexer.lexicon import LEXICON, LEXICON_TERMS, LEXICON_VERSION, build_lexicon
+from indexer.lexicon import LEXICON, LEXICON_TERMS, LEXICON_VERSION, build_lexicon, read_lexicon
 from indexer.loaders import (
     LOADER_VERSION,
     SUPPORTED_SUFFIXES,
@@ -398,9 +398,7 @@ def previous_lexicon(previous: IndexReader | None) -> dict[str, np.ndarray]:
     """word -> vector of the last build's lexicon (same embedder: `_open_previous` checked), to reuse."""
     if previous is None or not previous.has_array(LEXICON):
         return {}
-    by_id = {term_id: word for word, term_id in previous.bm25(tokenize).vocab.items()}
-    ids = np.asarray(previous.array(LEXICON_TERMS)[:])
-    return dict(zip((by_id[int(t)] for t in ids), np.asarray(previous.array(LEXICON)[:])))
+    return dict(zip(*read_lexicon(previous, previous.bm25(tokenize).vocab)))
 
 
 def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedder: Embedder,

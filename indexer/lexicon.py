@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from indexer.tokenize import tokenize
+from indexer.tokenize import ENGLISH_STOPWORDS, tokenize
 
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -48,11 +48,8 @@ MIN_MARGIN = 0.06
 CACHE_SIZE = 20_000
 
 # English function words, dropped when a question word maps to one ("que" -> "which", "con" -> "about").
-FUNCTION_WORDS = frozenset(
-    "a an the of in on at to for and or is are was were be been by with from as that this these those what which "
-    "who whom whose how many much when where why does did do it its their there about into than more most can "
-    "could should would will has have had not no per et al also so such each any all other some very".split()
-)
+FUNCTION_WORDS = ENGLISH_STOPWORDS | frozenset("these those whose per et al also so such each any all other some very".split())
+
 
 def lexicon_words(vocab: dict[str, int], document_frequency: np.ndarray,
                   max_words: int = MAX_WORDS) -> list[tuple[int, str]]:
@@ -102,6 +99,16 @@ def folded(word: str) -> str:
     return "".join(tokenize(word))
 
 
+def read_lexicon(reader, vocab: dict[str, int]) -> tuple[list[str], np.ndarray]:
+    """The words and (float16) vectors an index stores; none for an index built before the lexicon.
+    `vocab`: the index's BM25 vocabulary, word -> term id."""
+    if not reader.has_array(LEXICON):
+        return [], np.zeros((0, 0), dtype=np.float16)
+    by_id = {term_id: word for word, term_id in vocab.items()}
+    ids = np.asarray(reader.array(LEXICON_TERMS)[:])
+    return [by_id[int(t)] for t in ids], np.asarray(reader.array(LEXICON)[:])
+
+
 def question_words(text: str, language: str | None = None) -> list[str]:
     """The words of a question as written, lowercase ("études", not the index's "etudes", which the encoder
     reads as "et"), Chinese cut by jieba; numbers, one-letter words and the language's function words left out."""
@@ -125,13 +132,8 @@ class Lexicon:
     @classmethod
     def from_index(cls, reader, vocab: dict[str, int], embedder) -> "Lexicon | None":
         """The index's lexicon (None for an index built before it had one, or with no words)."""
-        if not reader.has_array(LEXICON):
-            return None
-        by_id = {term_id: word for word, term_id in vocab.items()}
-        ids = np.asarray(reader.array(LEXICON_TERMS)[:])
-        if not len(ids):
-            return None
-        return cls([by_id[int(t)] for t in ids], np.asarray(reader.array(LEXICON)[:]), embedder)
+        words, vectors = read_lexicon(reader, vocab)
+        return cls(words, vectors, embedder) if words else None
 
     def translate(self, words: Sequence[str]) -> dict[str, tuple[str, float]]:
         """word -> (nearest corpus word, its cosine minus the word's mean cosine with the vocabulary).
@@ -140,8 +142,9 @@ class Lexicon:
         todo = []
         with self._lock:
             for w in dict.fromkeys(words):
-                if folded(w) in self.index:
-                    out[w] = (folded(w), 1.0)
+                spelt = folded(w)
+                if spelt in self.index:
+                    out[w] = (spelt, 1.0)
                 elif w in self._cache:
                     self._cache.move_to_end(w)
                     out[w] = self._cache[w]

@@ -31,7 +31,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["tokenize", "anchor_tokens"]
+__all__ = ["tokenize", "anchor_tokens", "ENGLISH_STOPWORDS"]
+
+#: English function words: left out of a question's key terms (assistant/answer.py) and of the words the
+#: cross-lingual lexicon maps onto (indexer/lexicon.py).
+ENGLISH_STOPWORDS = frozenset(
+    "the a an of in on at to for and or is are was were be been by with from as that this what which who whom "
+    "how many much when where why does did do it its their there about into than more most can could should "
+    "would will has have had not no".split()
+)
 
 # Map every BMP decimal digit (Arabic-Indic, Devanagari, Bengali, ...) to its ASCII digit.
 _DIGITS = {

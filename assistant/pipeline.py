@@ -71,6 +71,50 @@ def has_cognate(term: str, vocabulary: set[str], min_similarity: float = 0.75,
                for word in words)
 
 
+# The question asks for an amount of money ("What was the budget ...?", "¿Qué salario ...?", "دولار ...") or
+# for a rate or share ("What interest rate ...?", "Quel taux ...", "হার"): passages that state no amount of
+# money, or no percentage, can't give it. Arabic words take joined prefixes (ال, و, ب, ل: "الميزانية", not
+# "بالنسبة" = "with regard to"); Bengali words take suffixes ("হারের").
+_AR = r"(?<![\u0600-\u06ff])(?:ال|و|ب|ل|لل|وال)?"
+_BN = r"(?<![\u0980-\u09ff])"
+_ASKS_MONEY = re.compile(
+    r"\b(budgets?|salary|salaries|wages?|price|dollars?|usd|how much (?:money|funding)|salaire|co[uû]t|prix|"
+    r"presupuesto|salario|sueldo|costo|coste|precio|d[oó]lares|or[cç]amento|sal[aá]rio|custo|pre[cç]o|"
+    r"bajeti|mshahara|gharama|dola)\b|US\$|预算|工资|薪|费用|成本|美元|多少钱|价格|"
+    rf"{_AR}(?:ميزانية|راتب|رواتب|أجر|تكلفة|سعر|دولار)|{_BN}(?:বাজেট|বেতন|খরচ|দাম|ডলার)",
+    re.IGNORECASE,
+)
+_ASKS_RATE = re.compile(
+    r"\b(rates?|percentage|percent|share of|interest|taux|pourcentage|tasa|porcentaje|taxa|percentagem|porcentagem|"
+    r"juros|asilimia|riba)\b|(?<![效频])率|比例|百分|"
+    rf"{_AR}(?:نسبة|معدل|فائدة)|{_BN}(?:হার|শতাংশ|সুদ)",
+    re.IGNORECASE,
+)
+_STATES_MONEY = re.compile(
+    r"US\$|\$|€|£|¥|\b(USD|RMB|CNY|EUR|dollars?|yuan|renminbi|euros?|francs?|shillings?|taka|rupees?)\b", re.IGNORECASE)
+_STATES_RATE = re.compile(
+    r"\d\s*%|\bper\s?cent(age)?\b|\bpercentage points?\b|\b(by half|halved|(a|one|two) thirds?|a quarter|"
+    r"one in (two|three|four|five|six|seven|eight|nine|ten|\d+))\b", re.IGNORECASE)
+
+
+_STATES = {"money": _STATES_MONEY, "rate": _STATES_RATE}
+
+
+def asked_amount(question: str) -> str | None:
+    """What kind of amount the question asks for: "money", "rate", or None (anything else)."""
+    if _ASKS_MONEY.search(question):
+        return "money"
+    if _ASKS_RATE.search(question):
+        return "rate"
+    return None
+
+
+def states_amount(kind: str, text: str) -> bool:
+    """Whether `text` states an amount of that kind: a sum of money ("US$ 2 million", "500 yuan") or a rate
+    ("85 percent", "33.3%", "fell by half")."""
+    return bool(_STATES[kind].search(text))
+
+
 @dataclass
 class Calibration:
     """Logistic model of P(the documents answer the question) from two retrieval features.
@@ -82,6 +126,9 @@ class Calibration:
        words) that appear in none of the top three passages ("nurses in Kenya" against a corpus that
        never mentions Kenya). A term counts as present when the passages hold it or a spelling of it
        ("Tanzanie"/"Tanzania", "Diagnóstico"/"Diagnostic", "organisers"/"organizers": `has_cognate`).
+    3. `unstated`: 1 when the question asks for an amount of money or a rate (`asked_amount`) and none of the
+       top three passages states one ("What was IPRCC's budget in 2010?" against passages with no sum of
+       money), else 0.
     Fitted on the development set by `povqa calibrate --write` (eval/calibrate.py): calibration.json.
     """
 
@@ -89,16 +136,18 @@ class Calibration:
     w_cosine: float
     w_missing: float
     threshold: float = 0.5
+    w_unstated: float = 0.0
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> "Calibration":
         data = json.loads(path.read_text("utf-8"))
-        return cls(data["bias"], data["w_cosine"], data["w_missing"], data.get("threshold", 0.5))
+        return cls(data["bias"], data["w_cosine"], data["w_missing"], data.get("threshold", 0.5),
+                   data.get("w_unstated", 0.0))
 
     @staticmethod
-    def features(query: Query, hits: list[Hit], retriever: Retriever) -> tuple[float, float]:
+    def features(query: Query, hits: list[Hit], retriever: Retriever) -> tuple[float, float, float]:
         if not hits or query.best_sentence_cosine is None:
-            return (-1.0, 1.0)
+            return (-1.0, 1.0, 1.0)
         reference = retriever.reference_cosine(query.language)
         if reference is None:  # a language without a mean vector: the average reference of the known ones
             known = [retriever.reference_cosine(l) for l in ("en", "es", "fr", "pt", "zh", "ar", "sw", "bn")]
@@ -107,15 +156,20 @@ class Calibration:
         terms = set(anchor_tokens(query.text))
         if query.language == "en":
             terms |= content_tokens(query.text)
+        passages = " ".join(f"{h.document.title} {h.chunk.section} {h.chunk.text}" for h in hits[:3])
         missing = 0.0
         if terms:
-            top = set(tokenize(" ".join(f"{h.document.title} {h.chunk.section} {h.chunk.text}" for h in hits[:3])))
+            top = set(tokenize(passages))
             index = by_prefix(top)
             missing = sum(not has_cognate(t, top, index=index) for t in terms) / len(terms)
-        return (query.best_sentence_cosine - reference, missing)
+        amount = asked_amount(query.text)
+        unstated = float(amount is not None and not states_amount(amount, passages))
+        return (query.best_sentence_cosine - reference, missing, unstated)
 
-    def probability(self, features: tuple[float, float]) -> float:
+    def probability(self, features: tuple[float, ...]) -> float:
         z = self.bias + self.w_cosine * features[0] + self.w_missing * features[1]
+        if len(features) > 2:
+            z += self.w_unstated * features[2]
         return 1.0 / (1.0 + math.exp(-z))
 
 

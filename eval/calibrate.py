@@ -1,8 +1,9 @@
 """Fit the refusal model (assistant/calibration.json) on a development set, and report how well it refuses.
 
-For every question of the set, retrieval runs as in `ask` (history included) and gives the two
+For every question of the set, retrieval runs as in `ask` (history included) and gives the three
 features of `assistant.pipeline.Calibration` (best sentence cosine over the language's reference,
-share of the question's key terms missing from the top passages). A logistic
+share of the question's key terms missing from the top passages, an amount of money or a rate asked
+for and stated in none of them). A logistic
 model with balanced class weights maps them to P(answerable); the assistant refuses below a threshold
 chosen on cross-validated probabilities: the one that refuses the most unanswerable questions while
 wrongly refusing at most 5 % of the answerable ones (`--max-false-refusals`). A false refusal hides an
@@ -128,6 +129,7 @@ def calibrate(path: Path = DEV, assistant=None, folds: int = 5, max_false_refusa
         "bias": float(beta[0]),
         "w_cosine": float(beta[1]),
         "w_missing": float(beta[2]),
+        "w_unstated": float(beta[3]),
         "threshold": threshold,
         "max_false_refusals": max_false_refusals,
         "fitted_on": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),

@@ -15,7 +15,15 @@ from assistant.cli import app
 from assistant.language import detect_language
 from assistant.langchain import PovqaRetriever
 from assistant.llm import LLMAnswerer, evidence_key
-from assistant.pipeline import Assistant, Calibration, has_cognate, is_follow_up, verify_citations
+from assistant.pipeline import (
+    Assistant,
+    Calibration,
+    asked_amount,
+    has_cognate,
+    is_follow_up,
+    states_amount,
+    verify_citations,
+)
 from assistant.prompts import Prompt, PromptError
 from assistant.rerank import Reranker
 from assistant.settings import Settings
@@ -211,6 +219,55 @@ def test_refusal_feature_counts_a_translated_name_as_present_and_an_absent_one_a
     present = Calibration.features(*assistant.retrieve("Quel est le rôle de l'IPRCC en Tanzanie ?"), assistant.retriever)
     absent = Calibration.features(*assistant.retrieve("Quel est le rôle de l'IPRCC au Mali ?"), assistant.retriever)
     assert present[1] == 0.0 and absent[1] == 0.5, "Tanzanie matches Tanzania; Mali is in no passage"
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("What was IPRCC's annual budget in 2010, in US dollars?", "money"),
+    ("¿Qué salario recibían los expertos chinos enviados a Tanzania?", "money"),
+    ("Benki ya Dunia ilitoa dola ngapi kwa kituo hicho?", "money"),
+    ("ما هي ميزانية المكتب لعام 2021؟", "money"),
+    ("达累斯萨拉姆中心每年的预算是多少?", "money"),
+    ("Qual é a taxa de juros cobrada pelo centro de microfinanças?", "rate"),
+    ("Quel est le taux de pauvreté au Mali ?", "rate"),
+    ("疫苗接种覆盖率下降到了多少?", "rate"),
+    ("২০২২ সালে বাংলাদেশের দারিদ্র্যের হার কত ছিল?", "rate"),
+    ("ما معدل الفقر في نيجيريا؟", "rate"),
+    # not amounts: Arabic "with regard to" holds the letters of "rate"; 效率 is "efficiency"; sharing experience
+    ("ماذا يعني «فخ كيندلبرغر» بالنسبة للصين؟", None),
+    ("如何提高培训的效率?", None),
+    ("How does IPRCC share its experience with Africa?", None),
+    ("What are the four traps?", None),
+])
+def test_the_amount_a_question_asks_for(question, kind):
+    assert asked_amount(question) == kind
+
+
+def test_what_states_an_amount():
+    assert states_amount("money", "a grant of US$ 2 million") and states_amount("money", "500 yuan per trainee")
+    assert not states_amount("money", "115 million people could slip into extreme poverty")
+    assert states_amount("rate", "a passthrough rate of 85 percent") and states_amount("rate", "cases fell by half")
+    assert not states_amount("rate", "the rate of progress was assessed for 231 indicators")
+
+
+def test_refusal_feature_flags_an_amount_the_passages_do_not_state(settings):
+    assistant = make(settings)
+
+    def unstated(question):
+        return Calibration.features(*assistant.retrieve(question), assistant.retriever)[2]
+
+    assert unstated("How much is the monthly water fee per household, in dollars?") == 1.0, "a fee, but no sum"
+    assert unstated("By what percentage did water-borne disease cases fall?") == 0.0, "'fell by half' states it"
+    assert unstated("Which districts got the new deep wells?") == 0.0, "not a question about an amount"
+
+
+def test_an_amount_missing_from_every_passage_tips_a_close_call_to_refusal(settings):
+    """The fitted model gives the feature a large negative weight: with the other features equal, a question
+    about a sum the passages never state is refused where one that asks for no amount is answered."""
+    calibration = Calibration(bias=0.0, w_cosine=0.0, w_missing=0.0, threshold=0.5, w_unstated=-6.6)
+    assert calibration.probability((0.0, 0.0, 0.0)) >= 0.5 > calibration.probability((0.0, 0.0, 1.0))
+    assistant = make(settings, calibration=Calibration(bias=0.1, w_cosine=0.0, w_missing=0.0, w_unstated=-6.6))
+    assert assistant.ask("How much is the monthly water fee per household, in dollars?").refused
+    assert not assistant.ask("Who maintains the pumps of the deep wells?").refused
 
 
 def test_follow_up_question_uses_the_previous_turn(settings):

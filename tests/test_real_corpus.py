@@ -77,11 +77,23 @@ def test_follow_up_about_tanzania(assistant):
         "What was the budget of the Kenyan Ministry of Health in 2019?",
         "¿Cuántos médicos trabajan en los hospitales de Lima?",
         "What is the recipe for a chocolate cake?",
+        # about subjects the documents cover, but a sum they never state
+        "How much does IPRCC spend per participant on a training workshop, in dollars?",
+        "达累斯萨拉姆的南南合作中心每年的预算是多少?",
     ],
 )
 def test_unanswerable_questions_are_refused(assistant, question):
     answer = assistant.ask(question)
     assert answer.refused and not answer.citations
+
+
+@pytest.mark.parametrize("question", [
+    "Which dollar-a-day poverty line do the Simulator's SDG 1 graphs for South Africa use?",
+    "Quel seuil de pauvreté, en dollars par jour, les graphiques de l'ODD 1 du Simulateur utilisent-ils ?",
+])
+def test_a_question_about_a_sum_the_documents_state_is_answered(assistant, question):
+    answer = assistant.ask(question)
+    assert not answer.refused and any("$1.90" in c.quote for c in answer.citations)
 
 
 def test_briefing_on_the_real_corpus(assistant):

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answer import Answerer, Draft, ExtractiveAnswerer, Mode, cannot_answer, content_tokens, wants_list
+from assistant.answer import (
+    Answerer,
+    Draft,
+    ExtractiveAnswerer,
+    Mode,
+    asked_amount,
+    cannot_answer,
+    content_tokens,
+    states_amount,
+    wants_list,
+)
 from assistant.rerank import Reranker, get_reranker
 from assistant.retrieval import Hit, Query, Retriever
 from assistant.settings import Settings
@@ -69,50 +79,6 @@ def has_cognate(term: str, vocabulary: set[str], min_similarity: float = 0.75,
     words = (index if index is not None else by_prefix(vocabulary)).get(term[:2], ())
     return any(abs(len(word) - len(term)) <= len(term) // 4 + 1 and _similarity(term, word) >= min_similarity
                for word in words)
-
-
-# The question asks for an amount of money ("What was the budget ...?", "¿Qué salario ...?", "دولار ...") or
-# for a rate or share ("What interest rate ...?", "Quel taux ...", "হার"): passages that state no amount of
-# money, or no percentage, can't give it. Arabic words take joined prefixes (ال, و, ب, ل: "الميزانية", not
-# "بالنسبة" = "with regard to"); Bengali words take suffixes ("হারের").
-_AR = r"(?<![\u0600-\u06ff])(?:ال|و|ب|ل|لل|وال)?"
-_BN = r"(?<![\u0980-\u09ff])"
-_ASKS_MONEY = re.compile(
-    r"\b(budgets?|salary|salaries|wages?|price|dollars?|usd|how much (?:money|funding)|salaire|co[uû]t|prix|"
-    r"presupuesto|salario|sueldo|costo|coste|precio|d[oó]lares|or[cç]amento|sal[aá]rio|custo|pre[cç]o|"
-    r"bajeti|mshahara|gharama|dola)\b|US\$|预算|工资|薪|费用|成本|美元|多少钱|价格|"
-    rf"{_AR}(?:ميزانية|راتب|رواتب|أجر|تكلفة|سعر|دولار)|{_BN}(?:বাজেট|বেতন|খরচ|দাম|ডলার)",
-    re.IGNORECASE,
-)
-_ASKS_RATE = re.compile(
-    r"\b(rates?|percentage|percent|share of|interest|taux|pourcentage|tasa|porcentaje|taxa|percentagem|porcentagem|"
-    r"juros|asilimia|riba)\b|(?<![效频])率|比例|百分|"
-    rf"{_AR}(?:نسبة|معدل|فائدة)|{_BN}(?:হার|শতাংশ|সুদ)",
-    re.IGNORECASE,
-)
-_STATES_MONEY = re.compile(
-    r"US\$|\$|€|£|¥|\b(USD|RMB|CNY|EUR|dollars?|yuan|renminbi|euros?|francs?|shillings?|taka|rupees?)\b", re.IGNORECASE)
-_STATES_RATE = re.compile(
-    r"\d\s*%|\bper\s?cent(age)?\b|\bpercentage points?\b|\b(by half|halved|(a|one|two) thirds?|a quarter|"
-    r"one in (two|three|four|five|six|seven|eight|nine|ten|\d+))\b", re.IGNORECASE)
-
-
-_STATES = {"money": _STATES_MONEY, "rate": _STATES_RATE}
-
-
-def asked_amount(question: str) -> str | None:
-    """What kind of amount the question asks for: "money", "rate", or None (anything else)."""
-    if _ASKS_MONEY.search(question):
-        return "money"
-    if _ASKS_RATE.search(question):
-        return "rate"
-    return None
-
-
-def states_amount(kind: str, text: str) -> bool:
-    """Whether `text` states an amount of that kind: a sum of money ("US$ 2 million", "500 yuan") or a rate
-    ("85 percent", "33.3%", "fell by half")."""
-    return bool(_STATES[kind].search(text))
 
 
 @dataclass

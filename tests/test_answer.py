@@ -249,6 +249,16 @@ def test_what_states_an_amount():
     assert not states_amount("rate", "the rate of progress was assessed for 231 indicators")
 
 
+def test_a_rate_question_prefers_the_sentence_that_states_a_rate(settings):
+    from assistant.answer import candidate_sentences
+
+    assistant = make(settings)
+    question = "By what percentage did water-borne disease cases fall after the wells opened?"
+    query, hits = assistant.retrieve(question)
+    typed = {s.text for s in candidate_sentences(question, query.language, hits) if s.typed}
+    assert typed == {"Water-borne disease cases fell by half within two years of the new wells opening."}
+
+
 def test_refusal_feature_flags_an_amount_the_passages_do_not_state(settings):
     assistant = make(settings)
 

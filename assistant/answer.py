@@ -395,6 +395,22 @@ def _reading_order(chosen: list[Sentence]) -> list[Sentence]:
     return sorted(chosen, key=lambda s: (first_seen[s.hit.chunk.doc_id], s.hit.chunk.ord, s.index))
 
 
+# Sentences about the document rather than its subject: "The purpose of this document is ...", "As such, the
+# authors reviewed ...", "The following paragraphs give a brief account ...", "it guides users on how to
+# follow the four steps". A briefing's bullets should carry the subject's points.
+_ABOUT_THE_DOCUMENT = re.compile(
+    r"\b(this|the present) (case study|study|report|note|summary note|paper|guide|document|methodological note|"
+    r"publication)\b|\bthe following (paragraphs?|sections?|chapters?|pages?)\b|\bthe authors?\b|"
+    r"\bwere interviewed\b|\bwe (interviewed|reviewed)\b|\bguides? users\b|\bprovides? a guide\b|"
+    r"\bmore on this later\b",
+    re.IGNORECASE,
+)
+
+
+def about_the_document(text: str) -> bool:
+    return bool(_ABOUT_THE_DOCUMENT.search(text))
+
+
 class ExtractiveAnswerer(Answerer):
     """Cited sentences chosen from the evidence; no generated text, so nothing can be invented."""
 
@@ -460,7 +476,12 @@ class ExtractiveAnswerer(Answerer):
         return out
 
     def _briefing(self, candidates: list[Sentence]) -> list[Sentence]:
-        """Maximal marginal relevance: relevant, and each bullet a point the others don't make."""
+        """Maximal marginal relevance: relevant, and each bullet a point the others don't make. Sentences about
+        the document itself ("The purpose of this document is ...", "the authors reviewed ...") are left out
+        while at least `briefing_min` others remain."""
+        about = [s for s in candidates if about_the_document(s.text)]
+        if len(candidates) - len(about) >= self.briefing_min:  # the subject's points, not the report's outline
+            candidates = [s for s in candidates if s not in about]
         best = candidates[0].score
         pool = [s for s in candidates if s.score >= best - 3.0]
         chosen: list[Sentence] = []

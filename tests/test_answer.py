@@ -199,6 +199,22 @@ def test_briefing_gives_distinct_cited_bullets(settings):
     assert len({c.quote for c in answer.citations}) == len(bullets)
 
 
+def test_briefing_bullets_carry_the_subject_not_the_report_outline(tmp_path):
+    settings = index_notes(tmp_path / "notes", {"wells.md": """# Wells programme
+
+The purpose of this report is to describe the wells programme in the northern districts.
+The authors reviewed district records and visited twelve villages with the wells programme.
+Deep wells brought clean drinking water to drought-stricken districts in the north.
+Village committees maintain the pumps and collect a small monthly fee from each household.
+Water-borne disease cases fell by half within two years of the new wells opening.
+The following paragraphs describe the wells programme in the northern districts.
+"""})
+    answer = make(settings).ask("Draft a briefing on the wells programme in the northern districts", mode="briefing")
+    quotes = [c.quote for c in answer.citations]
+    assert len(quotes) == 3 and all("wells" in q.lower() or "pumps" in q for q in quotes)
+    assert not any(q.startswith(("The purpose of this report", "The authors", "The following")) for q in quotes)
+
+
 def test_a_sentence_initial_capital_is_not_a_name():
     assert anchor_tokens("¿Y a cuántas personas ha formado hasta ahora?") == []
     assert anchor_tokens("E o Kindleberger?") == ["kindleberger"]

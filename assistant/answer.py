@@ -116,8 +116,9 @@ def is_answer_like(text: str) -> bool:
 
 # "How many / how much / when" in our languages: prefer sentences that hold a number.
 _QUANTITY = re.compile(
-    r"\b(how (many|much|long|old|often)|when|what year|combien|quand|cu[aá]nt[oa]s?|cu[aá]ndo|quant[oa]s?|quando|"
-    r"ngapi|lini|wie viele|wann)\b|多少|几|何时|什么时候|哪一年|كم|متى|কত|ক(?:\u09af\u09bc|\u09df)(?:টি|জন)|কবে|कितने|कब",
+    r"\b(how (many|much|long|old|often)|when|what year|combien|quand|quelle ann[ée]e|cu[aá]nt[oa]s?|cu[aá]ndo|"
+    r"qu[eé] a[ñn]o|quant[oa]s?|quando|que ano|ngapi|lini|kiasi gani|mwaka gani|wie viele?|wann|welche[ms]? jahr)\b|"
+    r"多少|几|何时|什么时候|哪一年|كم|متى|أي (?:عام|سنة)|কত|ক(?:\u09af\u09bc|\u09df)(?:টি|জন)|কবে|কোন সাল|कितने|कब",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.IGNORECASE)

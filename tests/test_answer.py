@@ -275,6 +275,21 @@ def test_a_rate_question_prefers_the_sentence_that_states_a_rate(settings):
     assert typed == {"Water-borne disease cases fell by half within two years of the new wells opening."}
 
 
+@pytest.mark.parametrize("question", [
+    "En quelle année le gouvernement tanzanien a-t-il demandé des experts à l'IPRCC ?",
+    "¿En qué año pidió el gobierno de Tanzania expertos al IPRCC?",
+    "Serikali ya Tanzania iliomba wataalamu wa IPRCC mwaka gani?",
+])
+def test_which_year_questions_prefer_sentences_with_a_number(settings, question):
+    from assistant.answer import candidate_sentences
+
+    assistant = make(settings)
+    query, hits = assistant.retrieve(question)
+    typed = [s.text for s in candidate_sentences(question, query.language, hits) if s.typed]
+    assert any(t.startswith("In 2010 the Tanzanian government") for t in typed)
+    assert all(re.search(r"\d|\b(two|three|eight)\b", t) for t in typed), "only sentences that hold a number"
+
+
 def test_refusal_feature_flags_an_amount_the_passages_do_not_state(settings):
     assistant = make(settings)
 

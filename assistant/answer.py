@@ -150,13 +150,12 @@ _STATES_RATE = re.compile(
     r"one in (two|three|four|five|six|seven|eight|nine|ten|\d+))\b", re.IGNORECASE)
 
 
-_STATES = {"money": _STATES_MONEY, "rate": _STATES_RATE}
-# Strings one of which any match contains: checked first, since the patterns' many word-bounded alternatives
-# make a full regex scan of three passages take ~1 ms.
-_STATES_CUES = {
-    "money": ("$", "€", "£", "¥", "usd", "rmb", "cny", "eur", "dollar", "yuan", "renminbi", "franc", "shilling",
-              "taka", "rupee"),
-    "rate": ("%", "per", "half", "third", "quarter", "one in "),
+# Per kind: the pattern, and strings one of which any match contains (lowercase). The strings are checked
+# first, since the patterns' many word-bounded alternatives make a full scan of three passages take ~1 ms.
+_STATES = {
+    "money": (_STATES_MONEY, ("$", "€", "£", "¥", "usd", "rmb", "cny", "eur", "dollar", "yuan", "renminbi", "franc",
+                              "shilling", "taka", "rupee")),
+    "rate": (_STATES_RATE, ("%", "per", "half", "third", "quarter", "one in ")),
 }
 
 
@@ -172,10 +171,9 @@ def asked_amount(question: str) -> str | None:
 def states_amount(kind: str, text: str) -> bool:
     """Whether `text` states an amount of that kind: a sum of money ("US$ 2 million", "500 yuan") or a rate
     ("85 percent", "33.3%", "fell by half")."""
+    pattern, cues = _STATES[kind]
     lowered = text.lower()
-    if not any(cue in lowered for cue in _STATES_CUES[kind]):
-        return False
-    return bool(_STATES[kind].search(text))
+    return any(cue in lowered for cue in cues) and bool(pattern.search(text))
 
 
 # "What are the four traps ...?" in our languages: the answer is a list, not one sentence.
@@ -341,7 +339,7 @@ def candidate_sentences(question: str, language: str, hits: list[Hit],
         q_tokens = set(anchor_tokens(question)) | (set(lexicon.terms(question, language)) if translate else set())
     quantity = _QUANTITY.search(question)
     amount = asked_amount(question)  # "¿Qué tasa ...?": a sentence that states a rate, not just any number
-    wants_number = bool(quantity) or amount is not None
+    wants_number = bool(quantity)
     question_numbers = set(re.findall(r"\d+", question))
     # "how many case studies ...": the answer sentence should count case studies, not attendees
     if quantity and translate:  # "Combien d'études de cas ..." -> studies, case
@@ -490,9 +488,9 @@ class ExtractiveAnswerer(Answerer):
         """Maximal marginal relevance: relevant, and each bullet a point the others don't make. Sentences about
         the document itself ("The purpose of this document is ...", "the authors reviewed ...") are left out
         while at least `briefing_min` others remain."""
-        about = [s for s in candidates if about_the_document(s.text)]
-        if len(candidates) - len(about) >= self.briefing_min:  # the subject's points, not the report's outline
-            candidates = [s for s in candidates if s not in about]
+        on_subject = [s for s in candidates if not about_the_document(s.text)]
+        if len(on_subject) >= self.briefing_min:  # the subject's points, not the report's outline
+            candidates = on_subject
         best = candidates[0].score
         pool = [s for s in candidates if s.score >= best - 3.0]
         chosen: list[Sentence] = []

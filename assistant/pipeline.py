@@ -132,10 +132,8 @@ class Calibration:
         unstated = float(amount is not None and not states_amount(amount, passages))
         return (query.best_sentence_cosine - reference, missing, unstated)
 
-    def probability(self, features: tuple[float, ...]) -> float:
-        z = self.bias + self.w_cosine * features[0] + self.w_missing * features[1]
-        if len(features) > 2:
-            z += self.w_unstated * features[2]
+    def probability(self, features: tuple[float, float, float]) -> float:
+        z = self.bias + self.w_cosine * features[0] + self.w_missing * features[1] + self.w_unstated * features[2]
         return 1.0 / (1.0 + math.exp(-z))
 
 

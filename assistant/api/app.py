@@ -1,0 +1,110 @@
+"""The app factory: the FastAPI app with its lifespan, routers, error handlers, middleware and static files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistant.api import openai, routes
+from assistant.api.live import LiveAssistant
+from assistant.api.middleware import BodyLimit, RedactSecret
+from assistant.llm import LLMError
+from assistant.settings import Settings, get_settings
+
+log = logging.getLogger("povqa.api")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the index and embedder once into ``app.state.live`` (unless `create_app` got a ready assistant), and
+    keep the API key out of the logs while serving."""
+    current = app.dependency_overrides.get(get_settings, get_settings)()
+    redact = RedactSecret(current.api_key.get_secret_value()) if current.api_key else None
+    for name in RedactSecret.LOGGERS if redact else ():
+        logging.getLogger(name).addFilter(redact)
+    assistant = app.state.preloaded_assistant
+    app.state.live = LiveAssistant(current, assistant)
+    if assistant is None:
+        await run_in_threadpool(app.state.live.load_now)
+    try:
+        yield
+    finally:
+        for name in RedactSecret.LOGGERS if redact else ():
+            logging.getLogger(name).removeFilter(redact)
+
+
+# -- errors: every one is JSON {"detail": "..."} --------------------------------------------------
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{k: e.get(k) for k in ("loc", "msg", "type")} for e in exc.errors()]
+    return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
+
+
+async def llm_error(request: Request, exc: LLMError) -> JSONResponse:
+    log.error("%s", exc)
+    return JSONResponse({"detail": str(exc)}, status_code=502)
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+
+def _swagger_ui_dir() -> Path:
+    """The Swagger UI files shipped by swagger-ui-py (located, not imported: we need only its static files)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed: run `make install`")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
+    """The FastAPI app. `settings` overrides `get_settings`; a ready `assistant` skips loading the index."""
+    app = FastAPI(
+        title="povqa",
+        summary="Cited answers from poverty-reduction and development-cooperation documents, or a refusal.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,  # served by routes.docs_page from local files: the default page loads Swagger UI from a CDN
+        redoc_url=None,
+    )
+    app.state.preloaded_assistant = assistant
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
+    app.add_middleware(BodyLimit)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(LLMError, llm_error)
+    app.add_exception_handler(Exception, server_error)
+
+    app.include_router(routes.pages)
+    app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
+    # OpenAPI docs that work offline: Swagger UI 5 (OpenAPI 3.1) from the swagger-ui-py package, not a CDN.
+    app.mount("/docs-static", StaticFiles(directory=_swagger_ui_dir()), name="docs-static")
+    app.include_router(routes.api)
+    app.include_router(openai.router)
+    return app

@@ -22,16 +22,14 @@ from pathlib import Path
 
 import httpx
 
+from eval.harness import load_dataset
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def questions(path: Path = ROOT / "eval" / "dev.jsonl") -> list[dict]:
-    out = []
-    for line in path.read_text("utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out.append({"question": row["question"], **({"mode": "briefing"} if row.get("kind") == "briefing" else {})})
-    return out
+    return [{"question": row["question"], **({"mode": "briefing"} if row["kind"] == "briefing" else {})}
+            for row in load_dataset(path)]
 
 
 def rss_mb(pid: int) -> float | None:

@@ -23,19 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.harness import load_dataset
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "eval" / "dev.jsonl"
-
-
-def load_dataset(path: Path) -> list[dict]:
-    rows = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
-    return rows
 
 
 def stem(row_id: str) -> str:

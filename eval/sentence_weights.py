@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.calibrate import DEV, load_dataset, stem
+from eval.calibrate import DEV, stem
+from eval.harness import load_dataset
 from eval.metrics import cites_gold, gold_locations
 
 GRID = {

@@ -512,3 +512,19 @@ def test_refusal_threshold_refuses_most_within_the_false_refusal_bound():
     assert choose_threshold(curve) == "0.25", "best recall within 5 %, fewest false refusals among equals"
     assert choose_threshold(curve, max_false_refusals=0.10) == "0.35"
     assert choose_threshold({"0.2": point(0.5, 0.08), "0.3": point(0.6, 0.09)}) == "0.2", "none within: fewest"
+
+
+def test_eval_commands_come_from_the_entry_point_not_an_import():
+    """`povqa eval` / `povqa calibrate` are registered by eval.cli through the `povqa.commands` entry point
+    (reinstall with `pip install -e .` if this fails: the entry point is in the installed metadata)."""
+    from importlib.metadata import entry_points
+
+    from assistant import cli
+
+    points = {e.name: e.value for e in entry_points(group="povqa.commands")}
+    assert points.get("eval") == "eval.cli:register"
+    names = [c.name for c in cli.app.registered_commands]
+    assert names.count("eval") == 1 and names.count("calibrate") == 1
+    for command in ("eval", "calibrate"):
+        result = CliRunner().invoke(cli.app, [command, "--help"])
+        assert result.exit_code == 0 and "--index-dir" in result.output

@@ -10,7 +10,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from assistant.api.deps import AssistantDep, SettingsDep, check_question, check_text, fail, get_assistant, require_api_key
+from assistant.api.deps import (AssistantDep, SettingsDep, check_question, check_text, fail, get_assistant,
+                                require_api_key)
 from assistant.api.schemas import (AskRequest, DocumentPublic, DocumentsResponse, Health, PageResponse, SearchRequest,
                                    SearchResponse)
 from assistant.api.streaming import SSE_HEADERS, sse_events

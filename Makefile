@@ -9,7 +9,7 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-llm install index bench-xquad bench-reliability bench bench-index bench-query bench-langchain clean-index
+.PHONY: run test test-llm install ocr index bench-xquad bench-reliability bench bench-index bench-query bench-langchain clean-index
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,15 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	$(PY) -m indexer.e5fused
 	touch $@
 
-install: $(VENV)/.installed
+# Debian's tesseract-ocr with the language packs of povqa's users reads scanned PDFs and images of pages; best
+# effort: without apt (or root) those files get a "needs OCR: install ..." line and everything else works.
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-fra tesseract-ocr-spa \
+	tesseract-ocr-por tesseract-ocr-ara tesseract-ocr-swa tesseract-ocr-ben
+ocr:
+	@dpkg -s $(OCR_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(OCR_PACKAGES)) >/dev/null 2>&1 \
+		|| echo "tesseract-ocr not installed (no apt-get, or not root): scanned PDFs and images will get a 'needs OCR' line"
+
+install: $(VENV)/.installed ocr
 
 index: install
 	$(VENV)/bin/povqa index docs_corpus/
@@ -39,6 +47,8 @@ run: index
 test: install
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
 		|| echo "chromium not installed: browser test will be skipped"
+	@fc-list :lang=zh 2>/dev/null | grep -q . || (apt-get update -qq && apt-get install -y -qq fonts-noto-cjk) >/dev/null 2>&1 \
+		|| echo "no Chinese font (fonts-noto-cjk): the Chinese scan tests will be skipped"
 	$(PY) -m pytest -q
 
 # The llm backend against a real OpenAI-compatible server (llama.cpp + SmolLM2-135M); builds llama-cpp-python

@@ -1,4 +1,4 @@
-"""Score fusion for cross-lingual chunk retrieval (pure numpy; no project imports).
+"""Score fusion for cross-lingual chunk retrieval (pure numpy, and the language tables of `languages`).
 
 RECIPE  (measured on XQuAD, bench/xquad_research.py; numbers below; the whole-recipe helpers
 `dense_score` / `score_candidates` and the rejected variants live in bench/scoring_research.py)
@@ -59,6 +59,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from languages.detect import canonical_language
+from languages.tables import LANGUAGE_ALIASES
+from languages.tables import USE_LANGUAGES as _USE_TRAINED
+
 __all__ = [
     "USE_LANGUAGES",
     "zscore",
@@ -71,11 +75,9 @@ __all__ = [
     "fuse",
 ]
 
-#: Languages the multilingual Universal Sentence Encoder v3 was trained on, plus codes
-#: py3langid gives for Chinese and Arabic varieties.  Hindi is NOT among them.
-USE_LANGUAGES = frozenset(
-    "ar zh nl en fr de it ja ko pl pt es th tr ru".split() + ["wuu", "yue", "arz", "ary", "apc", "acm"]
-)
+#: Languages the multilingual Universal Sentence Encoder v3 was trained on (`languages.tables.USE_LANGUAGES`),
+#: plus the codes py3langid gives for their varieties (Chinese and Arabic ones).  Hindi is NOT among them.
+USE_LANGUAGES = _USE_TRAINED | {code for code, language in LANGUAGE_ALIASES.items() if language in _USE_TRAINED}
 
 SENTENCE_WEIGHT = 1.0
 USE_WEIGHT = 0.5
@@ -138,15 +140,6 @@ def gated_bm25(bm25: np.ndarray) -> np.ndarray:
     s = np.asarray(bm25, dtype=np.float64)
     top = s.max(axis=-1, keepdims=True)
     return np.expand_dims(bm25_standout(s), -1) * s / np.maximum(top, 1e-12)
-
-
-_ALIASES = {"wuu": "zh", "yue": "zh", "arz": "ar", "ary": "ar", "apc": "ar", "acm": "ar"}
-
-
-def canonical_language(language: str) -> str:
-    """Fold varieties that py3langid reports (wuu, yue, arz, ...) into the language codes we keep tables for."""
-    lang = (language or "").lower()
-    return _ALIASES.get(lang, lang)
 
 
 def use_weight(language: str | None, weight: float = USE_WEIGHT) -> float:

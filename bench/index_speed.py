@@ -23,8 +23,9 @@ from pathlib import Path
 
 from assistant.settings import Settings
 from bench.common import RESULTS, load, machine_md, write_section
-from indexer.build import SPARSE_K, build_index, passage_text, previous_lexicon
+from indexer.build import build_index, passage_text, previous_lexicon
 from indexer.embedders import Embedder, Mode, get_embedder
+from indexer.format import SPARSE_K
 from indexer.store import IndexReader
 
 TARGET_RATIO = 0.9
@@ -88,7 +89,7 @@ def run(corpus: Path, results: Path = RESULTS, embedder: Embedder | None = None,
     try:
         timed = [Timed(e) for e in embedders]
         t0, c0 = time.perf_counter(), time.process_time()
-        report = build_index([corpus], settings, embedder=timed[0], second_embedder=timed[1] if second else None,
+        report = build_index([corpus], settings.build_settings(), embedder=timed[0], second_embedder=timed[1] if second else None,
                              index_dir=work / "index")
         t_index, c_index = time.perf_counter() - t0, time.process_time() - c0
         reader = IndexReader.open(work / "index")

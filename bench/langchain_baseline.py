@@ -98,7 +98,7 @@ def run(corpus: Path = ROOT / "docs_corpus", work: Path = WORK, results: Path = 
     store, n_splits = langchain_store(corpus, embedder)
     lc_build = time.perf_counter() - t0
     log(f"LangChain store: {n_splits} chunks in {lc_build:.1f} s")
-    build_index([corpus], settings, embedder=embedder, second_embedder=second, index_dir=index_dir)
+    build_index([corpus], settings.build_settings(), embedder=embedder, second_embedder=second, index_dir=index_dir)
     assistant = Assistant.load(settings.model_copy(update={"index_dir": index_dir}), embedder=embedder,
                                second=second, index_dir=index_dir)
     n_chunks = assistant.retriever.reader.n_chunks

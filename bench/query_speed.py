@@ -28,12 +28,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from assistant.retrieval import REFINE, dense_candidates
+from assistant.retrieval import dense_candidates
 from assistant.settings import Settings
 from bench.common import RESULTS, WORK, load, machine_md, pct, proc_status_mb, write_section
 from eval.harness import load_dataset
-from indexer.build import PRIMARY
-from indexer.store import FLAT_LIMIT, KINDS, PQ_LIMIT, IndexReader, make_faiss_index
+from indexer.dense_index import KINDS, make_faiss_index
+from indexer.format import PRIMARY
+from indexer.store import IndexReader
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "eval" / "dev.jsonl"
@@ -119,11 +120,11 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int = 10, block: int 
     return best_i
 
 
-def evaluate_index(index, exact: bool, vectors, queries: np.ndarray, truth: np.ndarray, m: int) -> dict:
+def evaluate_index(index, exact: bool, vectors, queries: np.ndarray, truth: np.ndarray, m: int, refine: int) -> dict:
     times, recalls = [], []
     for q, t in zip(queries, truth):
         t0 = time.perf_counter()
-        rows = dense_candidates(index, exact, vectors, q, m)
+        rows = dense_candidates(index, exact, vectors, q, m, refine)
         times.append((time.perf_counter() - t0) * 1000)
         recalls.append(len(set(rows[:10].tolist()) & set(t.tolist())) / len(t))
     return {"recall@10": float(np.mean(recalls)), "p50_ms": pct(times, 50), "p95_ms": pct(times, 95)}
@@ -135,35 +136,36 @@ def index_bytes(index) -> int:
     return len(faiss.serialize_index(index))
 
 
-def compare_vectors(vectors, queries: np.ndarray, m: int, chosen=None, chosen_info: dict | None = None) -> dict:
+def compare_vectors(vectors, queries: np.ndarray, m: int, settings: Settings, chosen=None,
+                    chosen_info: dict | None = None) -> dict:
     """recall@10 and latency of the dense index `povqa index` picks for `vectors` (or `chosen`, already built)
     and of the other kinds, all against exact brute-force search."""
     truth = exact_top(vectors, queries)
 
     def measured(index, info: dict, build_s: float) -> dict:
         info = {**info, "build_s": build_s}
-        info.update(evaluate_index(index, info["type"] != "ivfpq", vectors, queries, truth, m))
+        info.update(evaluate_index(index, info["type"] != "ivfpq", vectors, queries, truth, m, settings.retrieval.refine))
         info["bytes"] = index_bytes(index)
         return info
 
     t0 = time.perf_counter()
     if chosen is None:
-        chosen, chosen_info = make_faiss_index(np.asarray(vectors))
+        chosen, chosen_info = make_faiss_index(np.asarray(vectors), settings=settings.index)
     out = {"chosen": measured(chosen, chosen_info, time.perf_counter() - t0), "others": []}
     del chosen
     for kind in KINDS:
         if kind != out["chosen"]["type"]:
             t0 = time.perf_counter()
-            index, info = make_faiss_index(np.asarray(vectors), kind)
+            index, info = make_faiss_index(np.asarray(vectors), kind, settings=settings.index)
             if info["type"] == kind:  # too few vectors for an inverted file gives flat again
                 out["others"].append(measured(index, info, time.perf_counter() - t0))
             del index
     return out
 
 
-def compare_indexes(index_dir: Path, queries: np.ndarray, m: int) -> dict:
+def compare_indexes(index_dir: Path, queries: np.ndarray, m: int, settings: Settings) -> dict:
     reader = IndexReader.open(index_dir)
-    out = compare_vectors(reader.array(PRIMARY), queries, m, reader.faiss_index,
+    out = compare_vectors(reader.array(PRIMARY), queries, m, settings, reader.faiss_index,
                           dict(reader.manifest.get("faiss", {"type": "flat"})))
     out["arrays_on_disk_mb"] = sum(p.stat().st_size for p in reader.path.glob("*.npy")) / 2**20
     out["disk_mb"] = sum(p.stat().st_size for p in reader.path.iterdir()) / 2**20
@@ -179,20 +181,21 @@ def _groups(rows: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def _describe(info: dict) -> str:
+def _describe(info: dict, refine: int) -> str:
     if info["type"] == "flat":
         return "flat (exact)"
     if info["type"] == "ivfflat":
         return f"IVF{info['nlist']}-Flat, nprobe {info['nprobe']}"
-    return f"IVF{info['nlist']}-PQ{info['pq_bytes']}, nprobe {info['nprobe']}, x{REFINE} re-scored"
+    return f"IVF{info['nlist']}-PQ{info['pq_bytes']}, nprobe {info['nprobe']}, x{refine} re-scored"
 
 
-def _others(infos: list[dict], p95: bool = False) -> str:
-    return "; ".join(f"{_describe(o)}: recall@10 {o['recall@10']:.3f}, {o['p50_ms']:.2f}"
+def _others(infos: list[dict], refine: int, p95: bool = False) -> str:
+    return "; ".join(f"{_describe(o, refine)}: recall@10 {o['recall@10']:.3f}, {o['p50_ms']:.2f}"
                      + (f" / {o['p95_ms']:.2f}" if p95 else "") + f" ms, {o['bytes'] / 2**20:.1f} MB" for o in infos)
 
 
-def report(results: list[dict], load_start: str, load_end: str, every: int, sizes_note: str) -> str:
+def report(results: list[dict], load_start: str, load_end: str, every: int, sizes_note: str, settings: Settings) -> str:
+    refine = settings.retrieval.refine
     lat = ["| chunks | questions | search p50 / p95 ms (warm) | search p50 / p95 ms (first time) | ask p50 / p95 ms "
            "| retrieval only p50 / p95 ms "
            "| load s | peak RSS MB (VmHWM) | index + queries MB (peak - models) | anon / file-backed RSS at end MB |",
@@ -221,8 +224,8 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
                 f"{pct([x['ask_ms'] for x in rows], 95):.0f} | {pct([x['embed_ms'] for x in rows], 50):.0f} |")
         ch = c["chosen"]
         choice.append(
-            f"| {m['chunks']:,} | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} | {ch['bytes'] / 2**20:.1f} "
-            f"| {_others(c['others'])} | {c['arrays_on_disk_mb']:.0f} |")
+            f"| {m['chunks']:,} | {_describe(ch, refine)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} | {ch['bytes'] / 2**20:.1f} "
+            f"| {_others(c['others'], refine)} | {c['arrays_on_disk_mb']:.0f} |")
     return "\n".join([
         "## Query latency, memory and index choice",
         "",
@@ -239,7 +242,8 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
         "extractive answer including its own retrieval. Each question is searched twice, then asked: *first "
         "time* is its first search (its candidates' rows not yet in the page cache), *warm* the second; the ask "
         "and the per-language table are warm. Up to "
-        f"{FLAT_LIMIT:,} chunks `povqa index` writes a flat (exact) FAISS index, up to {PQ_LIMIT:,} an IVF-Flat "
+        f"{settings.index.flat_limit:,} chunks `povqa index` writes a flat (exact) FAISS index, up to "
+        f"{settings.index.pq_limit:,} an IVF-Flat "
         "index (full vectors, exact scores for what it finds), above it IVF-PQ whose candidates are re-scored "
         "exactly from the memory-mapped float32 vectors.",
         "",
@@ -250,14 +254,14 @@ def report(results: list[dict], load_start: str, load_end: str, every: int, size
     ])
 
 
-def dense_report(dense: list[dict], load_start: str, load_end: str) -> str:
+def dense_report(dense: list[dict], load_start: str, load_end: str, refine: int) -> str:
     rows = ["| chunks | index chosen | recall@10 | candidates p50 / p95 ms | index MB | build s | other kinds "
             "(candidates p50 / p95) |", "|---|---|---|---|---|---|---|"]
     for d in dense:
         ch = d["chosen"]
         rows.append(
-            f"| {d['chunks']:,} | {_describe(ch)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} / {ch['p95_ms']:.2f} "
-            f"| {ch['bytes'] / 2**20:.1f} | {ch['build_s']:.0f} | {_others(d['others'], p95=True)} |")
+            f"| {d['chunks']:,} | {_describe(ch, refine)} | {ch['recall@10']:.3f} | {ch['p50_ms']:.2f} / {ch['p95_ms']:.2f} "
+            f"| {ch['bytes'] / 2**20:.1f} | {ch['build_s']:.0f} | {_others(d['others'], refine, p95=True)} |")
     sizes = ",".join(str(d["chunks"]) for d in dense)
     dense_args = f"--sizes '' --dense-sizes {sizes}"
     return "\n".join([
@@ -268,7 +272,7 @@ def dense_report(dense: list[dict], load_start: str, load_end: str) -> str:
         machine_md(load_start, load_end),
         "",
         "Only the chunk vectors of the synthetic index are generated (same recipe as `bench/synthetic.py`, in "
-        "memory) and indexed with `indexer.store.make_faiss_index`, the function `povqa index` uses; the "
+        "memory) and indexed with `indexer.dense_index.make_faiss_index`, the function `povqa index` uses; the "
         "candidates (top 100) are found with `assistant.retrieval.dense_candidates`, the function the retriever "
         "uses, for all 193 dev questions, and compared with exact brute-force search. The full synthetic index "
         "(SQLite, sentence vectors of both embedders, BM25: ~18 GB of float32 on disk) was not written at this "
@@ -309,12 +313,13 @@ def _command(default_args: str) -> str:
 
 def run(sizes: list[int], work: Path, every: int = 2, results: Path = RESULTS, pool_kwargs: dict | None = None,
         in_process: bool = False, pool_index: list[Path] | None = None, dense_sizes: list[int] | None = None,
-        log=print) -> dict:
-    """Measure each size in a fresh process (for its own peak memory), or in this one (`in_process`: tests)."""
+        log=print, settings: Settings | None = None) -> dict:
+    """Measure each size in a fresh process (for its own peak memory), or in this one (`in_process`: tests).
+    `settings` (default: from the environment) choose the index kinds (`index`) and the candidates."""
     from bench import synthetic
 
     load_start = load()
-    settings = Settings()
+    settings = settings or Settings()
     work.mkdir(parents=True, exist_ok=True)  # with --pool-index nothing else creates it
     pool = synthetic.Pool(*(pool_index or [synthetic.build_pool(work / "pool", settings, **(pool_kwargs or {}))]))
     log(f"pool: {len(pool)} sentences")
@@ -328,18 +333,18 @@ def run(sizes: list[int], work: Path, every: int = 2, results: Path = RESULTS, p
         log(f"{size:,} chunks: measuring latency in a fresh process")
         measured = measure(index_dir, every) if in_process else run_child(index_dir, every)
         log(f"{size:,} chunks: comparing indexes")
-        compared = compare_indexes(index_dir, queries, settings.retrieval.candidates)
+        compared = compare_indexes(index_dir, queries, settings.retrieval.candidates, settings)
         out.append({"measure": measured, "compare": compared})
     dense = []
     for size in dense_sizes or []:
         log(f"{size:,} chunks: dense index only")
         vectors = synthetic.chunk_vectors(size, pool)
-        dense.append({"chunks": size, **compare_vectors(vectors, queries, settings.retrieval.candidates)})
+        dense.append({"chunks": size, **compare_vectors(vectors, queries, settings.retrieval.candidates, settings)})
         del vectors
     if out:
-        write_section("query", report(out, load_start, load(), every, ",".join(map(str, sizes))), results)
+        write_section("query", report(out, load_start, load(), every, ",".join(map(str, sizes)), settings), results)
     if dense:
-        write_section("query-dense", dense_report(dense, load_start, load()), results)
+        write_section("query-dense", dense_report(dense, load_start, load(), settings.retrieval.refine), results)
     summary = [{"chunks": r["measure"]["chunks"], "peak_mb": r["measure"]["peak_mb"],
                 "search_p50": pct([x["search_ms"] for x in r["measure"]["rows"]], 50),
                 "ask_p50": pct([x["ask_ms"] for x in r["measure"]["rows"]], 50),

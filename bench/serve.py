@@ -43,7 +43,7 @@ def build_fake_index(index_dir: Path, notes: dict[str, str], folder: Path) -> No
     for name, text in notes.items():
         (folder / name).write_text(text, "utf-8")
     settings = Settings(index_dir=index_dir, embedder="fake", retrieval={"second_embedder": ""})
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
 
 
 @contextmanager

@@ -33,10 +33,15 @@ import faiss
 import numpy as np
 
 from assistant.settings import Settings
-from assistant.types import Chunk, Document
 from bench.common import ROOT, WORK
 from indexer.bm25 import BM25
-from indexer.build import (
+from indexer.build import build_index, previous_lexicon
+from indexer.centring import save_centring_stats
+from indexer.dense_index import choose_kind, make_faiss_index
+from indexer.embedders import Embedder
+from indexer.format import (
+    LEXICON,
+    LEXICON_TERMS,
     PRIMARY,
     PRIMARY_SENT,
     SECOND,
@@ -45,16 +50,13 @@ from indexer.build import (
     SPARSE_IDS,
     SPARSE_K,
     SPARSE_WEIGHTS,
-    build_index,
+    chunking_signature,
     index_signature,
-    previous_lexicon,
-    save_centring_stats,
     sparse_head,
 )
-from indexer.embedders import Embedder
-from indexer.lexicon import LEXICON, LEXICON_TERMS
-from indexer.store import IndexReader, IndexWriter, build_lock, choose_kind, current_version, make_faiss_index
+from indexer.store import IndexReader, IndexWriter, build_lock, current_version
 from indexer.tokenize import tokenize
+from indexer.types import Chunk, Document
 
 XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
 SYNTH_VERSION = 2  # 2: with the pool's cross-lingual lexicon
@@ -76,7 +78,8 @@ def build_pool(pool_dir: Path, settings: Settings, embedder: Embedder | None = N
             target = notes / f"p{i:03d}.txt"
             if not target.exists():
                 target.write_text(text, "utf-8")
-    build_index([corpus, notes], settings, embedder=embedder, second_embedder=second, index_dir=pool_dir / "index")
+    build_index([corpus, notes], settings.build_settings(), embedder=embedder, second_embedder=second,
+                index_dir=pool_dir / "index")
     return pool_dir / "index"
 
 
@@ -165,7 +168,7 @@ def pool_sparse(pool: Pool, embedder: Embedder, cache: Path | None = None) -> tu
 def sparse_for(pool: Pool, settings: Settings, cache: Path | None = None) -> tuple[np.ndarray, np.ndarray, dict] | None:
     """(ids, weights, manifest entry) of the pool sentences' sparse vectors, if povqa index would store them."""
     embedder = settings.get_embedder()
-    head = sparse_head(settings, embedder)
+    head = sparse_head(settings.build_settings(), embedder)
     if head is None:
         return None
     ids, weights = pool_sparse(pool, embedder, cache)
@@ -321,10 +324,10 @@ def build(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int = 
         writer.save_array(LEXICON, np.asarray([pool.lexicon[w] for _, w in words], np.float16).reshape(
             len(words), pool.manifest["embedder"]["dim"]))
         log(f"  centring, BM25: {time.perf_counter() - t0:.0f} s")
-        writer.save_faiss(arrays[PRIMARY], kind)
+        writer.save_faiss(arrays[PRIMARY], kind, settings=settings.index)
         log(f"  dense.faiss ({writer.faiss_info.get('type')}): {time.perf_counter() - t0:.0f} s")
         del arrays
-        signature = index_signature(settings, primary, second)
+        signature = index_signature(settings.build_settings(), primary, second)
         manifest = {**signature, "sparse": sparse[2] if sparse is not None else None,
                     "documents": -(-n_chunks // CHUNKS_PER_DOC),
                     "synthetic": {"version": SYNTH_VERSION, "seed": seed, "noise": NOISE, "pool_sentences": len(pool),
@@ -343,10 +346,10 @@ def ensure(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int =
         synth = manifest.get("synthetic", {})
         if (manifest.get("chunks") == n_chunks and synth.get("version") == SYNTH_VERSION and synth.get("seed") == seed
                 and synth.get("pool_sentences") == len(pool)
-                and manifest.get("chunking") == index_signature(settings, type("E", (), {"name": "", "dim": 0}), None)["chunking"]):
-            kind = choose_kind(n_chunks, manifest["embedder"]["dim"])
+                and manifest.get("chunking") == chunking_signature(settings.chunking)):
+            kind = choose_kind(n_chunks, manifest["embedder"]["dim"], settings.index)
             if manifest.get("faiss", {}).get("type", "flat") != kind:
-                refresh_dense_index(version, manifest, kind, log)
+                refresh_dense_index(version, manifest, kind, log, settings.index)
                 manifest = json.loads((version / "manifest.json").read_text("utf-8"))
             if sparse is not None and manifest.get("sparse") != sparse[2]:
                 add_sparse(version, manifest, pool, sparse[:2], sparse[2], seed, log)
@@ -355,12 +358,12 @@ def ensure(n_chunks: int, out: Path, pool: Pool, settings: Settings, seed: int =
     return build(n_chunks, out, pool, settings, seed, log=log, sparse=sparse)
 
 
-def refresh_dense_index(version: Path, manifest: dict, kind: str, log=print) -> None:
+def refresh_dense_index(version: Path, manifest: dict, kind: str, log=print, index_settings=None) -> None:
     """Rewrite the dense.faiss of an existing synthetic index as `kind` (the index choice changed since it was
     built); the rest of the index does not depend on it."""
     t0 = time.perf_counter()
     vectors = np.load(version / f"{PRIMARY}.npy", mmap_mode="r", allow_pickle=False)
-    index, info = make_faiss_index(vectors, kind)
+    index, info = make_faiss_index(vectors, kind, settings=index_settings)
     tmp = version / "dense.faiss.tmp"
     faiss.write_index(index, str(tmp))
     tmp.replace(version / "dense.faiss")

@@ -74,7 +74,7 @@ def build_xquad_index(data: XQuAD, out: Path, settings):
         path = corpus / f"p{i:03d}.txt"
         if not path.exists() or path.read_text("utf-8") != text:
             path.write_text(text, "utf-8")
-    return build_index([corpus], settings)
+    return build_index([corpus], settings.build_settings())
 
 
 def _paragraph_of(hit) -> int:
@@ -94,7 +94,7 @@ def run(data_dir: Path = DEFAULT_DATA, langs: list[str] | None = None, out: Path
         k: int = 10, log=print) -> dict:
     from assistant.retrieval import LanguageMeans, Retriever
     from assistant.settings import Settings
-    from indexer.build import PRIMARY, SECOND
+    from indexer.format import PRIMARY, SECOND
 
     langs = langs or LANGS
     data = load_xquad(data_dir, langs)
@@ -151,7 +151,7 @@ def run(data_dir: Path = DEFAULT_DATA, langs: list[str] | None = None, out: Path
 
 
 def _bare_dense(retriever, query, k: int) -> list[int]:
-    from indexer.build import PRIMARY
+    from indexer.format import PRIMARY
 
     _, rows = retriever.reader.faiss_index.search(query.vectors[PRIMARY][None, :].astype(np.float32), k * 2)
     order: list[int] = []

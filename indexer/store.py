@@ -1,13 +1,4 @@
-"""The on-disk index: versioned folders behind an atomically swapped `current` link.
-
-    <index_dir>/
-        current -> v-20261122T213000-1a2b3c     (symlink, replaced atomically)
-        v-20261122T213000-1a2b3c/
-            manifest.json         embedder, dimension, chunking, versions, counts
-            meta.sqlite           documents, chunks (row = vector id), page texts
-            <name>.npy            float32 vector arrays (chunk vectors, sentence vectors, ...)
-            dense.faiss           FAISS inner-product index over the primary chunk vectors
-            bm25_{data,indices,indptr}.npy, bm25_vocab.json   (memory-mapped postings)
+"""The on-disk index: versioned folders behind an atomically swapped `current` link (layout: indexer/format.py).
 
 A build writes a new `v-*` folder next to the live one, then swaps the link, so a
 crash (even SIGKILL) at any point leaves the previous index readable. Nothing is
@@ -32,64 +23,11 @@ from typing import Any
 import faiss
 import numpy as np
 
-from assistant.types import Chunk, Document
 from indexer.bm25 import BM25
-
-FORMAT_VERSION = 1
-CURRENT = "current"
-
-#: The dense index kind by size (`choose_kind`), chosen from `bench/query_speed.py` (bench/RESULTS.md):
-#: - up to FLAT_LIMIT chunks, flat (exact). The retriever scores every chunk up to 20k anyway.
-#: - up to PQ_LIMIT, IVF-Flat: an inverted file over the full float32 vectors. At 100k chunks it finds the
-#:   exact top 10 (recall@10 .998) in 3.4 ms where flat search takes 16 ms; its memory is flat's (4 bytes x dim).
-#: - above, IVF-PQ (dim/4 bytes per chunk), whose candidates the retriever re-scores exactly from the
-#:   memory-mapped float32 vectors: 103 MB instead of 1.5 GB at 1M chunks.
-FLAT_LIMIT = 20_000
-PQ_LIMIT = 200_000
-KINDS = ("flat", "ivfflat", "ivfpq")
-#: Inverted lists probed per query (of `ivf_lists(n)`), stored in the index file.
-IVF_NPROBE = 128  # with REFINE=10: recall@10 .994 against exact at 1M chunks (bench/RESULTS.md); 48: .967
-
-
-def ivf_lists(n: int) -> int:
-    """Number of IVF cells for n vectors: about 2*sqrt(n), a power of two (2,048 at 1M)."""
-    return int(2 ** round(np.log2(max(2.0 * np.sqrt(max(n, 1)), 64))))
-
-
-def choose_kind(n: int, dim: int = 384) -> str:
-    """The dense index kind `povqa index` writes for n vectors of `dim` dimensions."""
-    if n <= FLAT_LIMIT:
-        return "flat"
-    return "ivfflat" if n <= PQ_LIMIT or dim % 4 else "ivfpq"
-
-
-def make_faiss_index(vectors: np.ndarray, kind: str | None = None, seed: int = 0) -> tuple[faiss.Index, dict]:
-    """The dense index for `vectors` (L2-normalised float32 rows), of `kind` (default: `choose_kind`).
-    Returns the index and a description for the manifest."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    n, dim = vectors.shape
-    kind = kind or choose_kind(n, dim)
-    if kind not in KINDS:
-        raise ValueError(f"unknown dense index kind {kind!r}: use one of {', '.join(KINDS)}")
-    if kind == "flat" or n < 256:  # k-means and PQ's 8-bit codebooks need some training vectors
-        index = faiss.IndexFlatIP(dim)
-        if n:
-            index.add(vectors)
-        return index, {"type": "flat"}
-    nlist = min(ivf_lists(n), max(1, n // 32))  # k-means wants some 32+ vectors per cell
-    m = dim // 4  # 96 bytes at 384 dimensions: 48 bytes lost too much ranking precision (recall@10 .976 vs .994)
-    spec = f"IVF{nlist},Flat" if kind == "ivfflat" else f"IVF{nlist},PQ{m}np"
-    index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
-    rng = np.random.default_rng(seed)
-    sample = vectors[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))]
-    index.train(sample)
-    for start in range(0, n, 262_144):
-        index.add(vectors[start : start + 262_144])
-    nprobe = min(IVF_NPROBE, nlist)
-    faiss.extract_index_ivf(index).nprobe = nprobe
-    if kind == "ivfflat":
-        return index, {"type": "ivfflat", "nlist": nlist, "nprobe": nprobe}
-    return index, {"type": "ivfpq", "nlist": nlist, "pq_bytes": m, "nprobe": nprobe}
+from indexer.config import IndexSettings
+from indexer.dense_index import make_faiss_index
+from indexer.format import CURRENT, DENSE_INDEX, FORMAT_VERSION, MANIFEST, META_DB
+from indexer.types import Chunk, Document
 
 
 class IndexError_(RuntimeError):
@@ -113,7 +51,7 @@ def current_version(index_dir: Path) -> Path | None:
     if not link.is_symlink() and not link.exists():
         return None
     target = link.resolve()
-    return target if (target / "manifest.json").exists() else None
+    return target if (target / MANIFEST).exists() else None
 
 
 @contextmanager
@@ -137,7 +75,7 @@ class IndexWriter:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         self.path = self.index_dir / f".build-{stamp}-{uuid.uuid4().hex[:6]}"
         self.path.mkdir()
-        self._db = sqlite3.connect(self.path / "meta.sqlite")
+        self._db = sqlite3.connect(self.path / META_DB)
         self._db.executescript(
             """
             PRAGMA journal_mode=OFF;
@@ -190,10 +128,10 @@ class IndexWriter:
             del out
         return np.load(path, mmap_mode="r", allow_pickle=False)
 
-    def save_faiss(self, vectors: np.ndarray, kind: str | None = None) -> None:
-        """Write dense.faiss, of the kind `choose_kind` picks for its size unless `kind` is given."""
-        index, self.faiss_info = make_faiss_index(vectors, kind)
-        faiss.write_index(index, str(self.path / "dense.faiss"))
+    def save_faiss(self, vectors: np.ndarray, kind: str | None = None, settings: IndexSettings | None = None) -> None:
+        """Write dense.faiss, of the kind `choose_kind` picks for its size (with `settings`) unless `kind` is given."""
+        index, self.faiss_info = make_faiss_index(vectors, kind, settings=settings)
+        faiss.write_index(index, str(self.path / DENSE_INDEX))
 
     def save_bm25(self, bm25: BM25) -> None:
         bm25.save(self.path)
@@ -204,7 +142,7 @@ class IndexWriter:
         self._db.close()
         manifest = {**manifest, "format_version": FORMAT_VERSION, "chunks": self.n_chunks,
                     "sentences": self.n_sentences, "faiss": self.faiss_info or {"type": "flat"}}
-        (self.path / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
+        (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         _fsync_tree(self.path)
         final = self.index_dir / self.path.name.replace(".build-", "v-", 1)
         os.rename(self.path, final)
@@ -249,6 +187,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+#: Arrays up to this size are read into memory when opened (`RowFile`). Not a tuning knob: it changes how rows
+#: are read, never what is read; tests pass `resident_bytes` to exercise both paths.
 RESIDENT_BYTES = 16 << 20
 
 
@@ -261,17 +201,17 @@ class RowFile:
     `preadv` copies just the rows, in one call per run of consecutive rows (a chunk's sentences are
     consecutive). Slices, whole-array reads and large selections go through the memory map as before.
 
-    Arrays of at most RESIDENT_BYTES (the per-row norms and the sentence-to-chunk map up to 1M chunks, every
-    array of a small index) are read into memory when opened: a question reads a few hundred scattered rows
-    of each of them, and one `preadv` per run of rows cost ~0.75 ms per array at 100k chunks.
+    Arrays of at most `resident_bytes` (default RESIDENT_BYTES: the per-row norms and the sentence-to-chunk map
+    up to 1M chunks, every array of a small index) are read into memory when opened: a question reads a few
+    hundred scattered rows of each of them, and one `preadv` per run of rows cost ~0.75 ms per array at 100k chunks.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, resident_bytes: int = RESIDENT_BYTES):
         self._mm = np.load(path, mmap_mode="r", allow_pickle=False)
         self.shape, self.dtype, self.ndim = self._mm.shape, self._mm.dtype, self._mm.ndim
         self._fd = os.open(path, os.O_RDONLY)
         self._row_bytes = self._mm.dtype.itemsize * int(np.prod(self._mm.shape[1:], dtype=np.int64))
-        self._resident = np.array(self._mm) if self._mm.nbytes <= RESIDENT_BYTES else None
+        self._resident = np.array(self._mm) if self._mm.nbytes <= resident_bytes else None
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -329,13 +269,13 @@ class IndexReader:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.manifest: dict[str, Any] = json.loads((self.path / "manifest.json").read_text("utf-8"))
+        self.manifest: dict[str, Any] = json.loads((self.path / MANIFEST).read_text("utf-8"))
         if self.manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMismatch(
                 f"the index at {self.path.parent} has format {self.manifest.get('format_version')}, "
                 f"this povqa reads format {FORMAT_VERSION}: re-index with `povqa index`"
             )
-        self._db = sqlite3.connect(f"file:{self.path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+        self._db = sqlite3.connect(f"file:{self.path / META_DB}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
         self.documents: dict[str, Document] = {}
         self.doc_rows: dict[str, tuple[int, int, int, int]] = {}
@@ -348,7 +288,7 @@ class IndexReader:
         # Every file is opened now, not on first use: a build that makes a newer version current deletes this
         # folder, and a server still answering from this version must not find its files gone.
         self._arrays: dict[str, RowFile] = {f.stem: RowFile(f) for f in sorted(self.path.glob("*.npy"))}
-        self._faiss: faiss.Index | None = faiss.read_index(str(self.path / "dense.faiss"))
+        self._faiss: faiss.Index | None = faiss.read_index(str(self.path / DENSE_INDEX))
         self._bm25: BM25 | None = None
 
     @classmethod
@@ -417,7 +357,7 @@ class IndexReader:
     @property
     def faiss_index(self) -> faiss.Index:
         if self._faiss is None:
-            self._faiss = faiss.read_index(str(self.path / "dense.faiss"))
+            self._faiss = faiss.read_index(str(self.path / DENSE_INDEX))
         return self._faiss
 
     def bm25(self, tokenize) -> BM25:

@@ -1,6 +1,8 @@
 """Sentence splitting that works across our languages (Latin scripts, CJK, Arabic, Devanagari, Bengali).
 
-Returns character spans so that callers can quote sentences verbatim.
+Returns character spans so that callers can quote sentences verbatim. The chunker's splitter: a chunk's
+sentences, and so every sentence vector and quote, come from here. (Pull-quote detection cuts sentences more
+crudely, on purpose: `indexer.repeats.punctuation_spans`.)
 """
 
 from __future__ import annotations

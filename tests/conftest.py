@@ -72,16 +72,17 @@ Water-borne disease cases fell by half within two years of the new wells opening
 SAMPLE_NOTES = {"iprcc.md": IPRCC_NOTE, "water.md": WATER_NOTE}
 
 
-def index_notes(folder: Path, notes: dict[str, str]):
-    """Write `notes` (file name -> text) into `folder` and index them with the fake embedder; returns the Settings."""
+def index_notes(folder: Path, notes: dict[str, str], settings=None):
+    """Write `notes` (file name -> text) into `folder` and index them with the fake embedder, with `settings`
+    (default: from the environment); returns the Settings."""
     from assistant.settings import Settings
     from indexer.build import build_index
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in notes.items():
         (folder / name).write_text(text, "utf-8")
-    settings = Settings()
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    settings = settings or Settings()
+    build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
     return settings
 
 

@@ -450,14 +450,15 @@ def test_cli_ask_json(settings, monkeypatch):
     assert "Sources:" in human.stdout and "water.md" in human.stdout
 
 
-def test_large_index_candidate_path_finds_what_exact_scoring_finds(settings, monkeypatch):
+def test_large_index_candidate_path_finds_what_exact_scoring_finds(settings):
     from assistant import retrieval
 
     retriever = retrieval.Retriever.load(settings, embedder=HashEmbedder())
     questions = ["Who maintains the pumps?", "Tanzania microfinance centre with PRIDE", "case studies Shanghai 2004"]
     exact = [[h.chunk.chunk_id for h in retriever.search(q, 2)] for q in questions]
-    monkeypatch.setattr(retrieval, "EXACT_LIMIT", 0)  # as if the index were too big to score every chunk
-    monkeypatch.setattr(retriever.settings.retrieval, "candidates", 10)
+    # as if the index were too big to score every chunk
+    retriever.settings = settings.model_copy(
+        update={"retrieval": settings.retrieval.model_copy(update={"exact_limit": 0, "candidates": 10})})
     candidates = [[h.chunk.chunk_id for h in retriever.search(q, 2)] for q in questions]
     assert [c[0] for c in candidates] == [e[0] for e in exact]
 

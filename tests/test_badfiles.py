@@ -46,11 +46,11 @@ def test_a_duplicate_takes_over_when_its_original_goes(tmp_path):
     folder.mkdir()
     (folder / "a.md").write_text(GOOD_NOTE, "utf-8")
     (folder / "b copy.md").write_text(GOOD_NOTE, "utf-8")
-    first = build_index([folder], Settings(), embedder=HashEmbedder(), second_embedder=None)
+    first = build_index([folder], Settings().build_settings(), embedder=HashEmbedder(), second_embedder=None)
     assert {f.source: f.status for f in first.files} == {"a.md": "indexed", "b copy.md": "duplicate"}
     (folder / "a.md").unlink()
     embedder = HashEmbedder()
-    second = build_index([folder], Settings(), embedder=embedder, second_embedder=None)
+    second = build_index([folder], Settings().build_settings(), embedder=embedder, second_embedder=None)
     assert {f.source: f.status for f in second.files} == {"b copy.md": "unchanged"}
     assert embedder.texts_embedded == 0
     assert [d.source for d in IndexReader.open(Settings().index_dir).documents.values()] == ["b copy.md"]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from assistant.settings import Settings
 from conftest import SAMPLE_NOTES, HashEmbedder
-from indexer import store
 
 
 def test_index_speed_smoke_writes_its_section(tmp_path):
@@ -28,19 +28,18 @@ def test_index_speed_smoke_writes_its_section(tmp_path):
     assert results.read_text("utf-8").count("## Indexing throughput") == 1
 
 
-def test_query_speed_smoke_switches_index_kind_and_reports_recall(tmp_path, monkeypatch):
+def test_query_speed_smoke_switches_index_kind_and_reports_recall(tmp_path):
     from bench import query_speed
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for name, text in SAMPLE_NOTES.items():
         (corpus / name).write_text(text, "utf-8")
-    monkeypatch.setattr(store, "FLAT_LIMIT", 500)
-    monkeypatch.setattr(store, "PQ_LIMIT", 1000)
+    settings = Settings(index={"flat_limit": 500, "pq_limit": 1000})
     results = tmp_path / "RESULTS.md"
     out = query_speed.run([300, 1500], tmp_path / "work", every=16, results=results, in_process=True, dense_sizes=[2000],
                           pool_kwargs={"embedder": HashEmbedder(), "second": None, "corpus": corpus,
-                                       "max_paragraphs": 20}, log=lambda *_: None)
+                                       "max_paragraphs": 20}, log=lambda *_: None, settings=settings)
     small, large = out["results"]
     assert small["measure"]["chunks"] == 300 and small["compare"]["chosen"]["type"] == "flat"
     assert large["measure"]["chunks"] == 1500 and large["compare"]["chosen"]["type"] == "ivfpq"
@@ -86,7 +85,6 @@ def test_langchain_baseline_smoke(tmp_path):
 
 def test_profile_retrieve_smoke_prints_where_the_time_goes(tmp_path):
     pytest.importorskip("pyinstrument")
-    from assistant.settings import Settings
     from bench import profile_retrieve
     from indexer.build import build_index
 
@@ -96,7 +94,8 @@ def test_profile_retrieve_smoke_prints_where_the_time_goes(tmp_path):
         (corpus / name).write_text(text, "utf-8")
     index_dir = tmp_path / "index"
     embedder = HashEmbedder()
-    build_index([corpus], Settings(index_dir=index_dir), embedder=embedder, second_embedder=None, index_dir=index_dir)
+    build_index([corpus], Settings(index_dir=index_dir).build_settings(), embedder=embedder, second_embedder=None,
+                index_dir=index_dir)
     dataset = tmp_path / "dev.jsonl"
     dataset.write_text(json.dumps({"id": "pumps", "lang": "en", "question": "Who maintains the pumps?",
                                    "answerable": False, "kind": "fact"}), "utf-8")

@@ -1,8 +1,8 @@
-"""Pure text-cleaning functions (indexer.clean)."""
+"""Pure text-cleaning functions (indexer.clean, indexer.repeats)."""
 
 from __future__ import annotations
 
-from indexer import clean
+from indexer import clean, repeats
 
 
 def test_ligatures_are_expanded():
@@ -91,16 +91,16 @@ def test_headings():
         assert not clean.looks_like_heading(s), s
 
 
-def test_sentence_spans():
+def test_punctuation_spans():
     text = "First sentence here. Second one! 中国。Third?"
-    spans = clean.sentence_spans(text)
+    spans = repeats.punctuation_spans(text)
     assert [text[a:b] for a, b in spans] == ["First sentence here.", "Second one!", "中国。", "Third?"]
 
 
 def test_repeated_sentence_is_dropped_once():
     quote = "While the influence of politics in the development field is always notable, it is new."
     paras = [f"Body text comes first. {quote} More body text follows here.", quote, "Unrelated paragraph."]
-    out = clean.drop_repeated_sentences(paras)
+    out = repeats.drop_repeated_sentences(paras)
     assert sum(p.count(quote) for p in out) == 1
     assert out[0] == paras[0] and out[1] == "" and out[2] == "Unrelated paragraph."
 
@@ -111,29 +111,29 @@ def test_pull_quote_glued_to_body_is_cut():
         f"High politics is increasingly affecting {quote} countries' relations at other levels.",
         f"There is much uncertainty about the new order. {quote} The pandemic placed it in focus.",
     ]
-    out = clean.drop_repeated_sentences(paras)
+    out = repeats.drop_repeated_sentences(paras)
     assert out[0] == "High politics is increasingly affecting countries' relations at other levels."
     assert out[1] == paras[1]
 
 
 def test_short_list_items_may_repeat():
     item = "For Review (for scores of -0.5 to 0.5 (0.5 included))"
-    assert clean.drop_repeated_sentences([item, item]) == [item, item]
+    assert repeats.drop_repeated_sentences([item, item]) == [item, item]
 
 
 def test_contained_paragraph_is_a_pull_quote():
     body = ("Peace is a necessary precondition for achieving the SDGs. China can make a meaningful contribution "
             "to world peace. This is in the interest of both China and countries seeking to develop.")
     quote = "Peace is a necessary precondition for achieving the SDGs. China can make a meaningful contribution"
-    assert clean.contained_paragraphs([(7, body), (7, quote), (20, "Other text")]) == {1}
-    assert clean.contained_paragraphs([(1, body), (9, quote)]) == set()  # too far apart
+    assert repeats.contained_paragraphs([(7, body), (7, quote), (20, "Other text")]) == {1}
+    assert repeats.contained_paragraphs([(1, body), (9, quote)]) == set()  # too far apart
 
 
 def test_pull_quote_check_is_linear_in_a_long_note():
     """A note is one long page: comparing every paragraph with every other took ~4 minutes for 5 MB."""
     import time
 
-    from indexer.clean import contained_paragraphs
+    from indexer.repeats import contained_paragraphs
 
     body = [(1, f"Paragraph {i} says that district {i} built {i % 7} wells and {i * 3} latrines for its villages.")
             for i in range(20_000)]

@@ -27,7 +27,7 @@ def test_an_open_index_survives_a_rebuild_that_deletes_its_folder(tmp_path):
     settings = index_notes(tmp_path / "notes", SAMPLE_NOTES)
     old = Retriever.load(settings, embedder=HashEmbedder())
     (tmp_path / "notes" / "extra.md").write_text("# Extra\n\nZebra crossings were painted near schools.\n", "utf-8")
-    build_index([tmp_path / "notes"], settings, embedder=HashEmbedder(), second_embedder=None)
+    build_index([tmp_path / "notes"], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
     assert not old.reader.path.exists()  # the build removed the version this retriever reads
     hits = old.search("Who maintains the pumps of the deep wells?", 3)
     assert hits and hits[0].document.source == "water.md" and old.reader.page_text(hits[0].chunk.doc_id, 1)
@@ -47,7 +47,7 @@ def test_the_server_picks_up_a_new_index_without_a_restart(tmp_path):
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").json()["documents"] == 2
         (tmp_path / "notes" / "extra.md").write_text("# Extra\n\nZebra crossings were painted near schools.\n", "utf-8")
-        build_index([tmp_path / "notes"], settings, embedder=HashEmbedder(), second_embedder=None)
+        build_index([tmp_path / "notes"], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
         # answered all along (from the old version until the new one is loaded), never an error
         statuses = []
 

@@ -38,7 +38,7 @@ def test_sentence_transformers_backend_loads_a_local_model_offline(st_spec, tmp_
         (folder / name).write_text(text, "utf-8")
     monkeypatch.setenv("POVQA_EMBEDDER", st_spec)
     settings = Settings()
-    report = build_index([folder], settings, second_embedder=None)
+    report = build_index([folder], settings.build_settings(), second_embedder=None)
     assert report.documents == 3
     retriever = Retriever.load(settings)
     top = retriever.search("Where did families get safe water to drink?", 3)[0]
@@ -164,7 +164,7 @@ def test_sparse_setting_decides_what_the_index_stores_and_which_questions_use_it
     (tmp_path / "notes" / "b.md").write_text(WATER_NOTE, "utf-8")
     for mode in ("off", "cross-lingual"):
         settings = Settings(index_dir=tmp_path / mode, retrieval={"sparse": mode, "second_embedder": None})
-        build_index([tmp_path / "notes"], settings, embedder=SparseHash(), second_embedder=None)
+        build_index([tmp_path / "notes"], settings.build_settings(), embedder=SparseHash(), second_embedder=None)
         retriever = Retriever.load(settings, embedder=SparseHash())
         stored = retriever.reader.has_array("sparse_ids")
         assert stored == (mode != "off")

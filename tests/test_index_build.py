@@ -23,7 +23,7 @@ HEADER = "IPRCC Working Paper 2011.12"
 
 def _build(paths, tmp_path, embedder=None, **kw):
     settings = Settings()
-    return build_index(paths, settings, embedder=embedder or HashEmbedder(), second_embedder=None, **kw)
+    return build_index(paths, settings.build_settings(), embedder=embedder or HashEmbedder(), second_embedder=None, **kw)
 
 
 def test_corpus_index_has_clean_page_aware_chunks(corpus_copy, tmp_path):
@@ -170,7 +170,7 @@ _CRASH_SCRIPT = textwrap.dedent(
         store.IndexWriter.save_bm25 = die
     elif where == "before-swap":
         store.os.symlink = die
-    build_index([sys.argv[2]], Settings(), embedder=HashEmbedder(), second_embedder=None)
+    build_index([sys.argv[2]], Settings().build_settings(), embedder=HashEmbedder(), second_embedder=None)
     """
 )
 

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from assistant.settings import Settings
 from conftest import IPRCC_NOTE, WATER_NOTE, HashEmbedder, index_notes
 from indexer import store
 from indexer.bm25 import BM25
+from indexer.config import IndexSettings
+from indexer.dense_index import choose_kind, make_faiss_index
 from indexer.tokenize import tokenize
 
 
@@ -21,17 +24,15 @@ def _clustered(n: int, dim: int = 64, centres: int = 20, seed: int = 0) -> np.nd
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def test_index_kind_follows_size_flat_then_ivfflat_then_ivfpq(monkeypatch):
-    assert store.choose_kind(20_000) == "flat" and store.choose_kind(100_000) == "ivfflat"
-    assert store.choose_kind(1_000_000) == "ivfpq"
-    assert store.choose_kind(1_000_000, dim=33) == "ivfflat"  # PQ needs a dimension divisible by its 4-d codes
-    monkeypatch.setattr(store, "FLAT_LIMIT", 500)
-    monkeypatch.setattr(store, "PQ_LIMIT", 1000)
+def test_index_kind_follows_size_flat_then_ivfflat_then_ivfpq():
+    assert choose_kind(20_000) == "flat" and choose_kind(100_000) == "ivfflat"
+    assert choose_kind(1_000_000) == "ivfpq"
+    assert choose_kind(1_000_000, dim=33) == "ivfflat"  # PQ needs a dimension divisible by its 4-d codes
     x = _clustered(800, dim=32)
-    index, info = store.make_faiss_index(x)
+    index, info = make_faiss_index(x, settings=IndexSettings(flat_limit=500, pq_limit=1000))
     assert info["type"] == "ivfflat" and index.ntotal == 800
     with pytest.raises(ValueError, match="hnsw.*flat, ivfflat, ivfpq"):
-        store.make_faiss_index(x, "hnsw")
+        make_faiss_index(x, "hnsw")
 
 
 def test_faiss_index_kinds_find_the_exact_neighbours():
@@ -40,18 +41,18 @@ def test_faiss_index_kinds_find_the_exact_neighbours():
     x = _clustered(1200, dim=32)
     queries = _clustered(30, dim=32, seed=1)
     exact = [set(np.argsort(-(x @ q))[:10].tolist()) for q in queries]
-    flat, info = store.make_faiss_index(x, "flat")
+    flat, info = make_faiss_index(x, "flat")
     assert info == {"type": "flat"} and flat.ntotal == 1200
     for kind in ("ivfflat", "ivfpq"):
-        index, info = store.make_faiss_index(x, kind)
+        index, info = make_faiss_index(x, kind)
         assert info["type"] == kind and info["nprobe"] <= info["nlist"] and index.ntotal == 1200
-        got = [set(dense_candidates(index, kind == "ivfflat", x, q, 50)[:10].tolist()) for q in queries]
+        got = [set(dense_candidates(index, kind == "ivfflat", x, q, 50, refine=10)[:10].tolist()) for q in queries]
         recall = np.mean([len(a & b) / 10 for a, b in zip(exact, got)])
         assert recall >= 0.9, kind
-    ivf, info = store.make_faiss_index(x, "ivfpq")
+    ivf, info = make_faiss_index(x, "ivfpq")
     assert info["pq_bytes"] == 8
     # re-scored candidates come back best first, by exact cosine
-    rows = dense_candidates(ivf, False, x, queries[0], 20)
+    rows = dense_candidates(ivf, False, x, queries[0], 20, refine=10)
     assert np.all(np.diff(x[rows] @ queries[0]) <= 1e-6)
 
 
@@ -76,29 +77,28 @@ def test_bm25_postings_score_like_the_sparse_matrix_and_load_memory_mapped(tmp_p
 
 
 @pytest.mark.parametrize("kind", ["ivfflat", "ivfpq"])
-def test_inverted_file_candidate_path_finds_what_exact_scoring_finds(tmp_path, monkeypatch, kind):
+def test_inverted_file_candidate_path_finds_what_exact_scoring_finds(tmp_path, kind):
     from assistant import retrieval
 
     notes = {f"n{i}.md": f"{IPRCC_NOTE}\n{WATER_NOTE}\nDistrict {i} reported {i * 7} wells." for i in range(150)}
-    monkeypatch.setattr(store, "FLAT_LIMIT", 10)
-    monkeypatch.setattr(store, "PQ_LIMIT", 10 if kind == "ivfpq" else 10**9)
-    settings = index_notes(tmp_path / "notes", notes)
+    settings = Settings(index={"flat_limit": 10, "pq_limit": 10 if kind == "ivfpq" else 10**9})
+    index_notes(tmp_path / "notes", notes, settings)
     retriever = retrieval.Retriever.load(settings, embedder=HashEmbedder())
     assert retriever.reader.n_chunks >= 256
     assert retriever.reader.manifest["faiss"]["type"] == kind and retriever.reader.exact_faiss == (kind == "ivfflat")
     questions = ["Who maintains the pumps?", "Tanzania microfinance centre with PRIDE", "District 77 wells"]
     exact = [retriever.search(q, 3)[0].chunk.text for q in questions]
-    monkeypatch.setattr(retrieval, "EXACT_LIMIT", 0)  # as if the index were too big to score every chunk
-    monkeypatch.setattr(retriever.settings.retrieval, "candidates", 20)
+    # as if the index were too big to score every chunk
+    retriever.settings = settings.model_copy(
+        update={"retrieval": settings.retrieval.model_copy(update={"exact_limit": 0, "candidates": 20})})
     assert [retriever.search(q, 3)[0].chunk.text for q in questions] == exact
 
 
 @pytest.mark.parametrize("resident", [False, True], ids=["preadv", "in-memory"])
-def test_row_file_reads_rows_like_the_memory_map(tmp_path, monkeypatch, resident):
-    monkeypatch.setattr(store, "RESIDENT_BYTES", 1 << 20 if resident else 0)  # small arrays are read into memory
+def test_row_file_reads_rows_like_the_memory_map(tmp_path, resident):
     x = np.arange(200 * 6, dtype=np.float32).reshape(200, 6)
     np.save(tmp_path / "a.npy", x)
-    rows = store.RowFile(tmp_path / "a.npy")
+    rows = store.RowFile(tmp_path / "a.npy", resident_bytes=1 << 20 if resident else 0)  # small arrays: in memory
     assert (rows._resident is not None) == resident
     assert rows.shape == (200, 6) and len(rows) == 200
     for idx in ([3, 4, 5, 9], np.array([7, 2, 2, 199, -1]), np.array([], dtype=np.int64), np.array([10])):

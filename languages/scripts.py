@@ -60,3 +60,9 @@ def script_language(ch: str) -> str | None:
         if name.startswith(key) or (key == "CJK" and "IDEOGRAPH" in name):
             return lang
     return "latin"
+
+
+def has_content(text: str) -> bool:
+    """Whether `text` holds a letter or a digit of any script: a question of only punctuation, symbols, emoji or
+    invisible characters ("?!.,;:", "😀😀😀", zero-width spaces) has nothing to search for."""
+    return any(ch.isalnum() for ch in text)

@@ -197,3 +197,37 @@ def test_killed_index_run_leaves_previous_index_usable(tmp_path, corpus_copy, wh
     leftovers = [p.name for p in Settings().index_dir.iterdir() if p.name.startswith((".build-", "v-"))]
     assert len(leftovers) == 1 and leftovers[0].startswith("v-")
     assert any("Tanzania" in h.chunk.text for h in Retriever.load(Settings(), embedder=HashEmbedder()).search("Tanzania", 3))
+
+
+def test_the_manifest_records_the_same_signature(tmp_path):
+    """What an index is checked against (indexer/format.py). Changing it makes every existing index rebuild or
+    refuse to load: do that on purpose, with a version bump there, and update this test."""
+    from indexer.format import index_signature
+    from tests.conftest import SAMPLE_NOTES, index_notes
+
+    settings = index_notes(tmp_path / "notes", SAMPLE_NOTES)
+    manifest = IndexReader.open(settings.index_dir).manifest
+    signature = {
+        "embedder": {"name": "fake:hash-256", "dim": 256}, "second_embedder": None, "sparse": None,
+        "chunking": {"target_chars": 900, "max_chars": 1600, "overlap_sentences": 1, "chunker_version": 2,
+                     "loader_version": 2},
+    }
+    assert index_signature(settings.build_settings(), HashEmbedder(), None) == signature
+    assert list(manifest)[:4] == list(signature) and {k: manifest[k] for k in signature} == signature
+    assert manifest["format_version"] == 1 and manifest["lexicon"]["version"] == 2
+    assert (manifest["documents"], manifest["chunks"], manifest["sentences"]) == (2, 3, 7)
+
+
+def test_build_settings_come_from_the_same_environment_variables(tmp_path, monkeypatch):
+    for name, value in {"POVQA_INDEX__FLAT_LIMIT": "7", "POVQA_INDEX__PQ_LIMIT": "70", "POVQA_INDEX__IVF_NPROBE": "3",
+                        "POVQA_RETRIEVAL__SPARSE": "off", "POVQA_CHUNKING__TARGET_CHARS": "1000",
+                        "POVQA_RETRIEVAL__EXACT_LIMIT": "5", "POVQA_RETRIEVAL__REFINE": "4"}.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    built = settings.build_settings()
+    assert built.index_dir == tmp_path / "index" and built.embedder == "fake" and not built.second_embedder
+    assert (built.index.flat_limit, built.index.pq_limit, built.index.ivf_nprobe) == (7, 70, 3)
+    assert built.sparse is False and built.chunking.target_chars == 1000
+    assert (settings.retrieval.exact_limit, settings.retrieval.refine) == (5, 4)
+    with pytest.raises(TypeError, match="build_settings"):
+        build_index([tmp_path], settings)

@@ -13,16 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from assistant.answer import Answerer, Draft, Mode, cannot_answer, content_tokens
+from assistant.answer import Answerer, Draft, Mode, cannot_answer
 from assistant.prompts import load_prompt
+from assistant.question import Question, content_tokens, question_text
 from assistant.retrieval import Hit
 from assistant.settings import Settings
 from assistant.types import Citation
-
-LANGUAGE_NAMES = {
-    "en": "English", "zh": "Chinese (简体中文)", "fr": "French", "es": "Spanish", "ar": "Arabic",
-    "pt": "Portuguese", "sw": "Swahili", "bn": "Bengali", "de": "German", "hi": "Hindi", "ru": "Russian",
-}
+from languages.tables import LANGUAGE_NAMES
 
 _KEY = re.compile(r"\[([^\[\]]{1,40})\]")
 
@@ -84,10 +81,11 @@ class LLMAnswerer(Answerer):
         raise LLMError("POVQA_ANSWERER=llm needs POVQA_LLM__BASE_URL (an OpenAI-compatible server) "
                        "or POVQA_LLM__GGUF_PATH (a local GGUF file)")
 
-    def messages(self, question: str, language: str, hits: list[Hit], mode: Mode, history: list[dict] | None):
+    def messages(self, question: str | Question, language: str, hits: list[Hit], mode: Mode,
+                 history: list[dict] | None):
         prompt = load_prompt("briefing" if mode == "briefing" else "qa")
         values = dict(
-            question=question,
+            question=question_text(question),
             evidence=render_evidence(hits),
             history=render_history(history),
             language_name=LANGUAGE_NAMES.get(language, language),

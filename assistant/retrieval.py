@@ -223,12 +223,16 @@ class Retriever:
             queries.append(Query(question, language, vectors, question, means, sparse=sparse.get(i)))
         return queries
 
-    def translate(self, query: Query) -> Query:
+    def translate(self, query: Query, question=None) -> Query:
         """Put a non-English question's words into the corpus's words with the index's lexicon, for BM25
         (`Query.translated`). `ask` does this; `search` does not, so it stays one encoder pass (each new
-        question word costs one more short one, ~5 ms)."""
+        question word costs one more short one, ~5 ms). `question`: the question's analysis
+        (`assistant.question.Question`), which keeps the translation for the answerer."""
         if self.lexicon is not None and query.language != "en" and self.settings.retrieval.hybrid:
-            query.translated = self.lexicon.terms(query.bm25_text, query.language)
+            if question is not None:
+                query.translated = question.translated(self.lexicon)
+            else:
+                query.translated = self.lexicon.terms(query.bm25_text, query.language)
         return query
 
     def uses_sparse(self, language: str) -> bool:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexer.config import BuildSettings, ChunkingSettings, IndexSettings
@@ -72,6 +72,136 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(120.0, gt=0)
 
 
+class SentenceWeights(BaseModel):
+    """How a candidate answer sentence's features add up to its score (`assistant.sentences.candidate_sentences`).
+
+    Chosen by 5-fold cross-validation on the development set, folds grouped by question
+    (`python -m eval.sentence_weights`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    similarity: float = Field(1.0, description="Fused similarity of the sentence to the question (z over the candidates).")
+    lexical: float = Field(0.8, description="Share of the question's key terms the sentence holds.")
+    typed: float = Field(1.5, description="The sentence holds what the question asks for (a new number, a sum, a rate).")
+    neighbour: float = Field(0.2, description="The better of its two neighbours' similarity.")
+    previous: float = Field(0.2, description="The previous sentence's similarity.")
+    next: float = Field(0.2, description="The next sentence's similarity.")
+    first: float = Field(-0.3, description="It is the first sentence of its passage (often a heading run into the text).")
+    rank: float = Field(-0.2, description="Rank of its passage (0 for the best).")
+    words: float = Field(0.02, description="Its length in words, up to `answer.max_counted_words`.")
+    chunk: float = Field(0.0, description="Its passage's retrieval score.")
+
+
+class AnswerSettings(BaseModel):
+    """The extractive answerer's choices: how many sentences, how close to the best, how briefings are built."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_sentences: int = Field(3, ge=1, le=20, description="Most sentences an answer quotes (before context sentences).")
+    margin: float = Field(
+        2.0, ge=0.0, description="How far (score units) below the best sentence other quoted sentences may score."
+    )
+    typed_margin: float = Field(
+        3.6, ge=0.0, description="When no quoted sentence holds the number (sum, rate) asked for: how far below the "
+        "best sentence the best one that does may score and still be added.",
+    )
+    duplicate_cosine: float = Field(
+        0.93, ge=0.0, le=1.0, description="An answer leaves out a sentence this close (cosine) to one it quotes."
+    )
+    duplicate_overlap: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description="An answer leaves out a sentence sharing more than this share (Jaccard) of content words with "
+        "one it quotes.",
+    )
+    briefing_min: int = Field(3, ge=1, le=20, description="Fewest points a briefing gives when the evidence has them.")
+    briefing_max: int = Field(6, ge=1, le=50, description="Most points a briefing gives.")
+    briefing_pool: float = Field(
+        3.0, ge=0.0, description="A briefing's points come from sentences within this score of the best."
+    )
+    briefing_similarity: float = Field(
+        0.80, ge=0.0, le=1.0,
+        description="Maximal marginal relevance: a candidate point more similar (cosine) than this to a chosen one "
+        "is penalised.",
+    )
+    briefing_diversity: float = Field(
+        8.0, ge=0.0, description="Maximal marginal relevance: the penalty per unit of similarity above "
+        "`briefing_similarity`.",
+    )
+    briefing_duplicate_cosine: float = Field(
+        0.90, ge=0.0, le=1.0, description="A briefing leaves out a point this close (cosine) to one it makes."
+    )
+    briefing_duplicate_overlap: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="A briefing leaves out a point sharing more than this share (Jaccard) of content words with one "
+        "it makes.",
+    )
+    max_counted_words: int = Field(
+        40, ge=1, description="A sentence's length feature counts its words up to this many."
+    )
+    weights: SentenceWeights = Field(default_factory=SentenceWeights)
+
+
+class RefusalSettings(BaseModel):
+    """The refusal model: the logistic model of P(the documents answer the question) and its threshold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calibration_file: Path | None = Field(
+        None,
+        description="The fitted refusal model (JSON, written by `povqa calibrate --write`); unset or empty for the "
+        "one shipped with the package (assistant/calibration.json).",
+    )
+
+    @field_validator("calibration_file", mode="before")
+    @classmethod
+    def _empty_is_shipped(cls, value):
+        return None if value == "" else value
+
+
+class ServerSettings(BaseModel):
+    """`povqa serve` under load and abuse: connection and request limits, how much history a question takes, and
+    which Host names an open server answers (see the README's "Public deployment")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_hosts: str = Field(
+        "", description="Without an API key the server answers only requests whose Host is localhost, an IP "
+        "address or one of these names (comma-separated; '*' for any), so a web page cannot reach it through DNS "
+        "rebinding. With POVQA_API_KEY set every Host is answered.",
+    )
+    max_history_turns: int = Field(
+        20, ge=0, le=1000, description="Earlier turns a question takes (/api/ask's history, /v1's messages): the "
+        "most recent ones; older turns are dropped.",
+    )
+    max_history_chars: int = Field(
+        2000, ge=100, le=100_000,
+        description="Each earlier turn is cut to its last this many characters (a follow-up is embedded with the "
+        "previous question, so its cost grows with that turn's length).",
+    )
+    max_concurrent_answers: int = Field(
+        8, ge=1, le=256, description="Questions answered at once; the others wait their turn, and one whose client "
+        "has gone away meanwhile is dropped unanswered.",
+    )
+    max_connections: int = Field(
+        200, ge=1, le=100_000, description="Open connections at most; one more is answered 503 and closed. Lowered "
+        "at start to fit the open-file limit (ulimit -n).",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="A connection must send its request line and headers within this many "
+        "seconds of opening (or of its previous response), or it is closed.",
+    )
+    keep_alive_s: float = Field(5.0, gt=0, le=600, description="An idle keep-alive connection is closed after this.")
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="A request body must arrive within this many seconds (else 408).",
+    )
+    max_body_bytes: int = Field(1_000_000, ge=10_000, le=100_000_000, description="Largest request body (else 413).")
+    max_buffered_bytes: int = Field(
+        64_000_000, ge=1_000_000, le=10_000_000_000,
+        description="Request bodies being received at once, all together; a body that would go over gets 503.",
+    )
+    backlog: int = Field(1024, ge=1, le=65535, description="Connections the kernel queues before they are accepted.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="POVQA_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -90,10 +220,20 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answerer: Literal["extractive", "llm"] = Field("extractive", description="Answer backend.")
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    refusal: RefusalSettings = Field(default_factory=RefusalSettings)
     api_key: SecretStr | None = Field(
         None, description="When set, every /api and /v1 route needs 'Authorization: Bearer <key>'."
     )
     max_question_chars: int = Field(4000, ge=100, le=100_000, description="Longest question accepted.")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("POVQA_API_KEY is set but empty: unset it for an open server, or set a key")
+        return value
 
     def get_embedder(self) -> "Embedder":
         from indexer.embedders import get_embedder

@@ -1,7 +1,7 @@
 """Fit the refusal model (assistant/calibration.json) on a development set, and report how well it refuses.
 
 For every question of the set, retrieval runs as in `ask` (history included) and gives the three
-features of `assistant.pipeline.Calibration` (best sentence cosine over the language's reference,
+features of `assistant.refusal.Calibration` (best sentence cosine over the language's reference,
 share of the question's key terms missing from the top passages, an amount of money or a rate asked
 for and stated in none of them). A logistic
 model with balanced class weights maps them to P(answerable); the assistant refuses below a threshold
@@ -133,19 +133,21 @@ def calibrate(path: Path = DEV, assistant=None, folds: int = 5, max_false_refusa
 
 
 def main(argv: list[str] | None = None) -> None:
-    from assistant.pipeline import CALIBRATION_FILE
+    from assistant.refusal import calibration_path
+    from assistant.settings import Settings
 
+    target = calibration_path(Settings())  # POVQA_REFUSAL__CALIBRATION_FILE, or the shipped file
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", nargs="?", type=Path, default=DEV)
-    parser.add_argument("--write", action="store_true", help=f"write the fitted model to {CALIBRATION_FILE}")
+    parser.add_argument("--write", action="store_true", help=f"write the fitted model to {target}")
     parser.add_argument("--max-false-refusals", type=float, default=MAX_FALSE_REFUSALS,
                         help="highest cross-validated share of answerable questions that may be refused (default 0.05)")
     args = parser.parse_args(argv)
     result = calibrate(args.dataset, max_false_refusals=args.max_false_refusals)
     print(json.dumps(result, indent=2))
     if args.write:
-        CALIBRATION_FILE.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-        print(f"written to {CALIBRATION_FILE}")
+        target.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+        print(f"written to {target}")
 
 
 if __name__ == "__main__":

@@ -35,15 +35,17 @@ def calibrate(
 ) -> None:
     """Fit the refusal threshold on a development set; prints cross-validated refusal precision/recall."""
     from assistant.cli import _settings, console
-    from assistant.pipeline import CALIBRATION_FILE, Assistant
+    from assistant.pipeline import Assistant
+    from assistant.refusal import calibration_path
     from eval.calibrate import calibrate as fit
 
     settings = _settings(index_dir)
     result = fit(dataset, Assistant.load(settings), max_false_refusals=max_false_refusals)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
-    if write:  # where `povqa calibrate --write` saves the refusal model
-        CALIBRATION_FILE.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-        console.print(f"written to {CALIBRATION_FILE}")
+    if write:  # where the settings keep the refusal model: POVQA_REFUSAL__CALIBRATION_FILE, or the shipped file
+        target = calibration_path(settings)
+        target.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+        console.print(f"written to {target}")
 
 
 def eval_(

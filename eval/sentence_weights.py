@@ -1,7 +1,7 @@
 """How the extractive answerer should weigh a candidate sentence's features, measured on a development set.
 
 For every answerable, non-briefing question, retrieval runs as in `ask` (history included) and
-`assistant.answer.candidate_sentences` lists the quotable sentences of the passages with their
+`assistant.sentences.candidate_sentences` lists the quotable sentences of the passages with their
 features. A sentence is "gold" when it is from a gold document and holds that document's gold evidence
 (`eval.metrics.cites_gold`, the rule the evaluation uses for cited evidence).
 A grid of weights is searched on four folds and scored on the fifth; folds are grouped by question
@@ -39,7 +39,7 @@ GRID = {
 
 def candidate_table(assistant, rows: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per question: a (sentences x features) matrix in `GRID` order and the gold labels."""
-    from assistant.answer import candidate_sentences
+    from assistant.sentences import candidate_sentences
 
     out = []
     for row in rows:
@@ -65,11 +65,11 @@ def hits_at(table: list[tuple[np.ndarray, np.ndarray]], weights: np.ndarray) -> 
 
 
 def study(path: Path = DEV, assistant=None, folds: int = 5) -> dict:
-    from assistant.answer import SENTENCE_WEIGHTS
     from assistant.pipeline import Assistant
 
     rows = [r for r in load_dataset(path) if r["answerable"] and r.get("kind") != "briefing"]
     assistant = assistant or Assistant.load()
+    shipped_weights = assistant.settings.answer.weights.model_dump()  # POVQA_ANSWER__WEIGHTS__*, or the defaults
     table = candidate_table(assistant, rows)
     grid = [np.asarray(w) for w in itertools.product(*GRID.values())]
     stems = sorted({stem(r["id"]) for r in rows})
@@ -83,7 +83,7 @@ def study(path: Path = DEV, assistant=None, folds: int = 5) -> dict:
         chosen.append(dict(zip(GRID, best.tolist())))
         a, b = hits_at(test, best)
         cv_first, cv_top3 = cv_first + a, cv_top3 + b
-    shipped = np.asarray([SENTENCE_WEIGHTS[name] for name in GRID])
+    shipped = np.asarray([shipped_weights[name] for name in GRID])
     first, top3 = hits_at(table, shipped)
     n = len(rows)
     return {
@@ -91,7 +91,7 @@ def study(path: Path = DEV, assistant=None, folds: int = 5) -> dict:
         "gold_among_candidates": sum(bool(y.any()) for _, y in table) / n,
         "cross_validated": {"first": cv_first / n, "top3": cv_top3 / n},
         "weights_per_fold": chosen,
-        "shipped": {"weights": SENTENCE_WEIGHTS, "first": first / n, "top3": top3 / n},
+        "shipped": {"weights": shipped_weights, "first": first / n, "top3": top3 / n},
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -10,21 +11,15 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
-from assistant.answer import CANNOT_ANSWER, stated_count
+from assistant.answer import CANNOT_ANSWER
 from assistant.cli import app
+from assistant.cues import asked_amount, is_follow_up, stated_count, states_amount
 from assistant.language import detect_language
 from assistant.langchain import PovqaRetriever
 from assistant.llm import LLMAnswerer, evidence_key
-from assistant.pipeline import (
-    Assistant,
-    Calibration,
-    asked_amount,
-    has_cognate,
-    is_follow_up,
-    states_amount,
-    verify_citations,
-)
+from assistant.pipeline import Assistant, verify_citations
 from assistant.prompts import Prompt, PromptError
+from assistant.refusal import Calibration, has_cognate
 from assistant.rerank import Reranker
 from assistant.settings import Settings
 from assistant.types import Citation
@@ -197,6 +192,20 @@ def test_briefing_gives_distinct_cited_bullets(settings):
         numbers.append(int(match.group(2)))
     assert len(set(numbers)) == len(numbers) == len(answer.citations)
     assert len({c.quote for c in answer.citations}) == len(bullets)
+
+
+def test_the_answer_settings_size_answers_and_briefings(settings, monkeypatch):
+    """The answerer's knobs are settings (POVQA_ANSWER__*), not module constants."""
+    monkeypatch.setenv("POVQA_ANSWER__BRIEFING_MIN", "1")
+    monkeypatch.setenv("POVQA_ANSWER__BRIEFING_MAX", "2")
+    monkeypatch.setenv("POVQA_ANSWER__MAX_SENTENCES", "1")
+    small = Settings()
+    assert small.answer.briefing_max == 2 and small.answer.weights.lexical == 0.8
+    assistant = make(small)
+    briefing = assistant.ask("Draft a briefing on IPRCC's work in Africa and Tanzania", mode="briefing")
+    assert 1 <= len(briefing.answer.splitlines()) <= 2
+    answer = assistant.ask("Who maintains the pumps of the deep wells?")
+    assert len(answer.citations) == 1
 
 
 def test_briefing_bullets_carry_the_subject_not_the_report_outline(tmp_path):
@@ -437,10 +446,10 @@ def test_question_language_detection(question, lang):
     assert detect_language(question) == lang
 
 
-def test_cli_ask_json(settings, monkeypatch):
-    from assistant import pipeline
-
-    monkeypatch.setattr(pipeline.Calibration, "load", classmethod(lambda cls, path=None: ALWAYS_ANSWER))
+def test_cli_ask_json(settings, monkeypatch, tmp_path):
+    refusal_model = tmp_path / "always-answer.json"  # the settings name the refusal model: no patching
+    refusal_model.write_text(json.dumps(dataclasses.asdict(ALWAYS_ANSWER)), "utf-8")
+    monkeypatch.setenv("POVQA_REFUSAL__CALIBRATION_FILE", str(refusal_model))
     result = CliRunner().invoke(app, ["ask", "Who maintains the pumps?", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -464,9 +473,9 @@ def test_large_index_candidate_path_finds_what_exact_scoring_finds(settings):
 
 
 def test_a_list_items_own_number_is_not_the_quantity_asked_for():
-    from assistant.answer import _holds_new_number
+    from assistant.sentences import holds_new_number
 
-    assert not _holds_new_number("15. IPRCC should take the initiative to develop case studies.", set())
-    assert _holds_new_number("More than 100 case studies were presented.", set())
-    assert _holds_new_number("1.5 million people left poverty.", set())
-    assert not _holds_new_number("The 2004 conference was held in Shanghai.", {"2004"})
+    assert not holds_new_number("15. IPRCC should take the initiative to develop case studies.", set())
+    assert holds_new_number("More than 100 case studies were presented.", set())
+    assert holds_new_number("1.5 million people left poverty.", set())
+    assert not holds_new_number("The 2004 conference was held in Shanghai.", {"2004"})

@@ -36,6 +36,13 @@ def _settings(index_dir: Path | None = None) -> Settings:
     return settings
 
 
+def _os_problem(exc: OSError, done: str, index_dir: Path) -> str:
+    """One line for a file-system error on the index (permissions, a read-only or full disk)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return (f"the index at {index_dir} could not be {done}: {exc.strerror or exc}{where}; check the folder's "
+            "permissions and free space, or choose another with --index-dir")
+
+
 def _fail(message: str, code: int = 2) -> None:
     console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
@@ -83,6 +90,8 @@ def index(
             report = build_index(paths, settings.build_settings(), progress=_RichProgress(progress))
     except (IndexError_, EmbedderError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # a read-only or full disk, a folder of someone else's: one line, no traceback
+        _fail(_os_problem(exc, "written", settings.index_dir))
     state = f"written to {report.index_path}" if report.written else f"unchanged ({report.index_path})"
     console.print(
         f"{report.documents} documents, {report.chunks} chunks; embedded {report.embedded_chunks} new chunks "
@@ -104,6 +113,8 @@ def _load_retriever(settings: Settings):
         return Retriever.load(settings)
     except (IndexError_, EmbedderError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(_os_problem(exc, "read", settings.index_dir))
 
 
 @app.command()
@@ -175,15 +186,14 @@ def serve(
     index_dir: IndexDir = None,
 ) -> None:
     """Serve the HTTP API, the OpenAI-compatible /v1 routes and the chat page (http://HOST:PORT/)."""
-    import uvicorn
-
     from assistant.api import create_app, warn_if_exposed
+    from assistant.api.server import serve as run_server
 
     settings = _settings(index_dir)
     logging.getLogger("povqa").setLevel(logging.INFO)
     warn_if_exposed(settings, host)
     console.print(f"povqa: chat page at http://{host}:{port}/  (API docs: /docs)", highlight=False, soft_wrap=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    run_server(create_app(settings), settings, host, port)
 
 
 def _register_commands(app: typer.Typer) -> None:

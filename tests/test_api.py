@@ -25,6 +25,7 @@ from tests.conftest import ALWAYS_ANSWER, NEVER_ANSWER, SAMPLE_NOTES, HashEmbedd
 NOTES = SAMPLE_NOTES
 
 KEY = "s3cret-test-key"
+LOCAL = "http://localhost"  # an open server answers loopback names and IP addresses only (DNS rebinding)
 QUESTION = "Who maintains the pumps of the deep wells?"
 
 
@@ -40,14 +41,14 @@ def make_assistant(settings, calibration=ALWAYS_ANSWER, answerer=None) -> Assist
 
 @pytest.fixture
 def client(settings):
-    with TestClient(create_app(settings, make_assistant(settings))) as c:
+    with TestClient(create_app(settings, make_assistant(settings)), base_url=LOCAL) as c:
         yield c
 
 
 @pytest.fixture
 def keyed(settings):
     keyed_settings = settings.model_copy(update={"api_key": SecretStr(KEY)})
-    with TestClient(create_app(keyed_settings, make_assistant(settings))) as c:
+    with TestClient(create_app(keyed_settings, make_assistant(settings)), base_url=LOCAL) as c:
         yield c
 
 
@@ -99,7 +100,7 @@ def test_chat_page_and_docs_are_served(client):
 
 def test_missing_index_starts_and_answers_503_saying_how_to_fix(tmp_path):
     settings = Settings(index_dir=tmp_path / "nothing-here")
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url=LOCAL) as c:
         r = c.get("/healthz")
         assert r.status_code == 503 and "povqa index" in r.json()["detail"]
         for method, path, body in [("post", "/api/ask", {"question": "x"}), ("post", "/api/search", {"query": "x"}),
@@ -127,7 +128,7 @@ def test_the_index_is_loaded_once_at_start_up_from_injected_settings_and_warmed_
     monkeypatch.setattr(Assistant, "ask", recording_ask)
     app = create_app()
     app.dependency_overrides[get_settings] = lambda: settings
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         # throwaway questions answered before the first request, so lazy loads don't land on a user
         assert asked == list(LiveAssistant.WARM_UP_QUESTIONS)
         for _ in range(3):
@@ -162,7 +163,7 @@ def test_ask_with_history_mode_and_top_k(client):
 
 
 def test_ask_refusal(settings):
-    with TestClient(create_app(settings, make_assistant(settings, NEVER_ANSWER))) as c:
+    with TestClient(create_app(settings, make_assistant(settings, NEVER_ANSWER)), base_url=LOCAL) as c:
         body = c.post("/api/ask", json={"question": QUESTION}).json()
         assert body["refused"] is True and body["citations"] == []
         assert body["answer"] == "The documents do not answer this question."
@@ -192,7 +193,7 @@ def test_ask_streams_llm_deltas_then_the_post_processed_answer(settings):
     reply = f"IPRCC studies a microfinance centre with PRIDE [{key}]. It also trained astronauts [e9999999]."
     model = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
     assistant = Assistant(retriever, LLMAnswerer(model, label="llm:scripted"), settings, calibration=ALWAYS_ANSWER)
-    with TestClient(create_app(settings, assistant)) as c:
+    with TestClient(create_app(settings, assistant), base_url=LOCAL) as c:
         events = sse(c.post("/api/ask", json={"question": "Tanzania microfinance centre PRIDE", "stream": True}).text)
     deltas = [json.loads(d)["text"] for e, d in events if e == "delta"]
     assert len(deltas) > 3 and "".join(deltas) == reply  # the model's raw tokens, keys included
@@ -210,7 +211,7 @@ def test_a_failure_mid_stream_is_reported_as_an_error_event(settings):
             yield  # pragma: no cover - a generator, like the real one
 
     broken = Broken(Retriever.load(settings, embedder=HashEmbedder()), None, settings, calibration=ALWAYS_ANSWER)
-    with TestClient(create_app(settings, broken), raise_server_exceptions=False) as c:
+    with TestClient(create_app(settings, broken), base_url=LOCAL, raise_server_exceptions=False) as c:
         events = sse(c.post("/api/ask", json={"question": QUESTION, "stream": True}).text)
         assert events == [("error", json.dumps({"detail": "answering failed: RuntimeError: disk on fire"}))]
         r = c.post("/api/ask", json={"question": QUESTION})
@@ -224,7 +225,7 @@ def test_an_unreachable_llm_backend_is_a_502_with_its_message(settings):
 
     answerer = LLMAnswerer(Down(), label="llm:down")
     assistant = Assistant(Retriever.load(settings, embedder=HashEmbedder()), answerer, settings, calibration=ALWAYS_ANSWER)
-    with TestClient(create_app(settings, assistant)) as c:
+    with TestClient(create_app(settings, assistant), base_url=LOCAL) as c:
         r = c.post("/api/ask", json={"question": QUESTION})
     assert r.status_code == 502 and "the LLM backend failed: connection refused" in r.json()["detail"]
 
@@ -318,7 +319,7 @@ def test_request_bodies_over_a_megabyte_are_413(client):
 
 def test_question_limit_comes_from_injected_settings(settings):
     strict = settings.model_copy(update={"max_question_chars": 100})
-    with TestClient(create_app(strict, make_assistant(settings))) as c:
+    with TestClient(create_app(strict, make_assistant(settings)), base_url=LOCAL) as c:
         r = c.post("/api/ask", json={"question": "w" * 101})
         assert r.status_code == 413 and "100" in r.json()["detail"]
         assert c.post("/api/ask", json={"question": QUESTION}).status_code == 200
@@ -431,7 +432,7 @@ def test_without_a_key_the_api_is_open(client):
 def test_the_key_never_reaches_the_logs(settings, caplog):
     caplog.set_level(logging.DEBUG)
     keyed_settings = settings.model_copy(update={"api_key": SecretStr(KEY)})
-    with TestClient(create_app(keyed_settings, make_assistant(settings))) as c:
+    with TestClient(create_app(keyed_settings, make_assistant(settings)), base_url=LOCAL) as c:
         c.post("/api/ask", json={"question": QUESTION}, headers={"Authorization": f"Bearer {KEY}"})
         c.post("/api/ask", json={"question": QUESTION}, headers={"Authorization": f"Bearer {KEY}-wrong"})
     warn_if_exposed(keyed_settings, "0.0.0.0")
@@ -446,8 +447,10 @@ def test_open_server_on_a_public_address_warns(settings, caplog):
     warn_if_exposed(settings, "0.0.0.0")
     assert "POVQA_API_KEY" in caplog.text
     caplog.clear()
-    warn_if_exposed(settings.model_copy(update={"api_key": SecretStr(KEY)}), "0.0.0.0")
+    warn_if_exposed(settings.model_copy(update={"api_key": SecretStr(KEY + "-and-long")}), "0.0.0.0")
     assert not caplog.records
+    warn_if_exposed(settings.model_copy(update={"api_key": SecretStr("short")}), "0.0.0.0")
+    assert "shorter than 16 characters" in caplog.text and "short" not in caplog.records[0].args
 
 
 def test_serve_command_is_registered():

@@ -44,7 +44,7 @@ def _wait_for(condition, seconds: float = 20.0) -> bool:
 
 def test_the_server_picks_up_a_new_index_without_a_restart(tmp_path):
     settings = index_notes(tmp_path / "notes", SAMPLE_NOTES)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         assert client.get("/healthz").json()["documents"] == 2
         (tmp_path / "notes" / "extra.md").write_text("# Extra\n\nZebra crossings were painted near schools.\n", "utf-8")
         build_index([tmp_path / "notes"], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
@@ -63,7 +63,7 @@ def test_the_server_picks_up_a_new_index_without_a_restart(tmp_path):
 
 def test_a_server_started_before_the_first_index_serves_it_once_built(tmp_path):
     settings = Settings()
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         r = client.post("/api/search", json={"query": "wells"})
         assert r.status_code == 503 and "povqa index" in r.json()["detail"]
         index_notes(tmp_path / "notes", SAMPLE_NOTES)

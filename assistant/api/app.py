@@ -16,7 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.api import openai, routes
 from assistant.api.live import LiveAssistant
-from assistant.api.middleware import BodyLimit, RedactSecret
+from assistant.api.middleware import ApiKeyGate, BodyLimit, Errors, HostCheck, RedactSecret, SecurityHeaders
+from assistant.api.slots import Slots
 from assistant.llm import LLMError
 from assistant.settings import Settings, get_settings
 
@@ -28,6 +29,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the index and embedder once into ``app.state.live`` (unless `create_app` got a ready assistant), and
     keep the API key out of the logs while serving."""
     current = app.dependency_overrides.get(get_settings, get_settings)()
+    check_key(current)
+    app.state.settings = current
+    app.state.slots = Slots(current.server.max_concurrent_answers)
     redact = RedactSecret(current.api_key.get_secret_value()) if current.api_key else None
     for name in RedactSecret.LOGGERS if redact else ():
         logging.getLogger(name).addFilter(redact)
@@ -40,6 +44,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for name in RedactSecret.LOGGERS if redact else ():
             logging.getLogger(name).removeFilter(redact)
+        app.state.settings = None
+
+
+def check_key(settings: Settings) -> None:
+    """An empty key would let an empty bearer token in: refuse to serve with one (Settings refuses it from the
+    environment; this catches one set in code)."""
+    if settings.api_key is not None and not settings.api_key.get_secret_value().strip():
+        raise ValueError("the API key is set but empty: unset POVQA_API_KEY for an open server, or set a key")
 
 
 # -- errors: every one is JSON {"detail": "..."} --------------------------------------------------
@@ -66,11 +78,6 @@ async def llm_error(request: Request, exc: LLMError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=502)
 
 
-async def server_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
-
-
 def _swagger_ui_dir() -> Path:
     """The Swagger UI files shipped by swagger-ui-py (located, not imported: we need only its static files)."""
     import importlib.util
@@ -92,14 +99,17 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
         redoc_url=None,
     )
     app.state.preloaded_assistant = assistant
+    app.state.settings = None  # set in the lifespan
     if settings is not None:
+        check_key(settings)
         app.dependency_overrides[get_settings] = lambda: settings
-    app.add_middleware(BodyLimit)
+    # outermost last: headers on every answer, then Host, then the key, then the body, then errors as JSON
+    for guard in (Errors, BodyLimit, ApiKeyGate, HostCheck, SecurityHeaders):
+        app.add_middleware(guard)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(LLMError, llm_error)
-    app.add_exception_handler(Exception, server_error)
 
     app.include_router(routes.pages)
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")

@@ -7,13 +7,15 @@ Settings come from ``Depends(get_settings)``: override them with ``app.dependenc
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from assistant.api.middleware import UNAUTHORIZED, key_matches
 from assistant.settings import Settings, get_settings
+from languages.scripts import has_content
 
 if TYPE_CHECKING:
     from assistant.api.live import LiveAssistant
@@ -28,19 +30,24 @@ def get_assistant(request: Request):
     live: LiveAssistant | None = getattr(request.app.state, "live", None)
     assistant = live.get() if live is not None else None
     if assistant is None:
-        raise fail(503, (live.error if live is not None else None) or "the index is not loaded yet")
+        raise HTTPException(503, (live.error if live is not None else None) or "the index is not loaded yet",
+                            headers={"Retry-After": "30"})
     return assistant
 
 
-def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
-    """When settings.api_key is set, demand ``Authorization: Bearer <key>`` (constant-time comparison)."""
+#: The key as OpenAPI's security scheme, so /docs can send it ("Authorize"); the check itself is `require_api_key`.
+bearer = HTTPBearer(auto_error=False, scheme_name="APIKey",
+                    description="POVQA_API_KEY, when the server has one: `Authorization: Bearer <key>`.")
+
+
+def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_settings)],
+                    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None) -> None:
+    """When settings.api_key is set, demand ``Authorization: Bearer <key>`` (constant-time comparison; an empty
+    token never matches). `middleware.ApiKeyGate` checks the same before the body is read."""
     if settings.api_key is None:
         return
-    expected = settings.api_key.get_secret_value().encode()
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-        raise HTTPException(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                            headers={"WWW-Authenticate": "Bearer"})
+    if not key_matches(request.headers.get("authorization", ""), settings.api_key.get_secret_value()):
+        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -65,4 +72,16 @@ def check_question(question: str, settings: Settings) -> str:
         raise fail(422, "the question is empty")
     if len(question) > settings.max_question_chars:
         raise fail(413, f"the question is {len(question)} characters long; the limit is {settings.max_question_chars}")
-    return check_text(question, "question")
+    check_text(question, "question")
+    if not has_content(question):
+        raise fail(422, "the question has no words or numbers to search for (only punctuation, symbols or "
+                        "invisible characters)")
+    return question
+
+
+def recent_history(turns: list[tuple[str, str]], settings: Settings) -> list[dict]:
+    """The turns a question takes, checked: the last `server.max_history_turns`, each cut to its last
+    `server.max_history_chars` characters (the work a follow-up costs grows with the previous turn's length)."""
+    keep, chars = settings.server.max_history_turns, settings.server.max_history_chars
+    recent = turns[len(turns) - keep:] if keep else []
+    return [{"role": role, "content": check_text(content[-chars:], "history")} for role, content in recent]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -20,6 +22,25 @@ def load_failure(exc: Exception) -> str:
         detail = f"the index is not loaded: {exc}"
         return detail if "povqa index" in detail else detail + " (build it with `povqa index`)"
     return f"the assistant could not start: {exc}"
+
+
+def index_read_error(exc: BaseException) -> str | None:
+    """'lasting' when `exc` says the index's files are damaged (the database, the index's own checks), 'passing'
+    for a failed read that may succeed later (an OSError: out of descriptors, I/O), None otherwise (a bug)."""
+    from indexer.store import IndexError_
+
+    if isinstance(exc, (sqlite3.DatabaseError, IndexError_)):
+        return "lasting"
+    return "passing" if isinstance(exc, OSError) and not isinstance(exc, ConnectionError) else None
+
+
+def file_stats(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """Each file of an index version: (inode, size, mtime), to notice files changed in place after loading."""
+    stats = {}
+    for path in folder.iterdir() if folder.is_dir() else ():
+        st = path.stat()
+        stats[path.name] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return stats
 
 
 class LiveAssistant:
@@ -41,6 +62,8 @@ class LiveAssistant:
         self._checked = 0.0
         self._lock = threading.Lock()
         self._loading: threading.Thread | None = None
+        self.damaged: str | None = None  # why the loaded version cannot be read, until a new version is loaded
+        self._stats = self._snapshot()
 
     def load_now(self) -> None:
         """The first load (in the lifespan): blocking; a failure is kept as the 503 message."""
@@ -49,7 +72,8 @@ class LiveAssistant:
         version = current_version(self.settings.index_dir)
         try:
             self.assistant = self._open(version)
-            self.version, self.error = version, None
+            self.version, self.error, self.damaged = version, None, None
+            self._stats = self._snapshot()
             reader = self.assistant.retriever.reader
             log.info("index loaded: %d documents, %d chunks", len(reader.documents), reader.n_chunks)
         except Exception as exc:  # start anyway: /healthz and /api answer 503 with the reason
@@ -103,8 +127,44 @@ class LiveAssistant:
             return
         reader = fresh.retriever.reader
         # the version actually opened: if another build made a newer one current meanwhile, the next check loads it
-        self.assistant, self.version, self.error = fresh, reader.path, None
+        self._stats = file_stats(reader.path)
+        self.assistant, self.version, self.error, self.damaged = fresh, reader.path, None, None
         log.info("index reloaded from %s: %d documents, %d chunks", version.name, len(reader.documents), reader.n_chunks)
+
+    def _snapshot(self) -> dict[str, tuple[int, int, int]]:
+        return file_stats(self.assistant.retriever.reader.path) if self.assistant is not None else {}
+
+    def damage(self) -> str | None:
+        """Why the loaded index cannot be trusted, or None: a request failed reading it, or one of its files
+        changed on disk after it was loaded (versions are written once; a rebuild makes a new folder, and the
+        files of one deleted meanwhile stay readable through their open descriptors). A few stat calls."""
+        if self.damaged or self.assistant is None:
+            return self.damaged
+        path = self.assistant.retriever.reader.path
+        for name, (inode, size, mtime) in self._stats.items():
+            try:
+                st = os.stat(path / name)
+            except FileNotFoundError:
+                continue
+            if st.st_ino == inode and (st.st_size, st.st_mtime_ns) != (size, mtime):
+                self.damaged = (f"the index at {path} is damaged: {name} changed on disk after it was loaded; "
+                                "rebuild it with `povqa index` (the server loads the new version without a restart)")
+                log.error("%s", self.damaged)
+                break
+        return self.damaged
+
+    def mark_damaged(self, exc: BaseException) -> str | None:
+        """After a request failed with `exc`: the message of a 503 if the index is to blame, else None (a bug:
+        500). Lasting damage is remembered, so /healthz answers 503 too until a new version is loaded."""
+        found = self.damage()
+        kind = index_read_error(exc)
+        if found is None and kind is not None:
+            path = self.assistant.retriever.reader.path if self.assistant is not None else self.settings.index_dir
+            found = f"the index at {path} could not be read ({type(exc).__name__}: {exc})"
+            if kind == "lasting":
+                self.damaged = found = found + "; rebuild it with `povqa index`"
+                log.error("%s", found)
+        return found
 
     def _open(self, version: Path | None):
         """An Assistant over `version`, with the running one's embedders, answerer and refusal model."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from assistant.types import SearchResult
 
-MAX_HISTORY_TURNS = 50
+#: Turns a request may send; a question takes only the last `server.max_history_turns` of them.
+MAX_HISTORY_TURNS = 1000
 MODEL_ID = "povqa"
 BRIEFING_MODEL_ID = "povqa-briefing"
 
@@ -19,25 +20,27 @@ class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=100_000)
+    content: StrictStr = Field(max_length=100_000, description="Cut to its last `POVQA_SERVER__MAX_HISTORY_CHARS` "
+                                                                 "characters.")
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, description="The question, in any language.")
+    question: StrictStr = Field(min_length=1, description="The question, in any language.")
     history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
-                                description="Earlier turns of the conversation, oldest first.")
+                                description="Earlier turns of the conversation, oldest first; the last "
+                                "`POVQA_SERVER__MAX_HISTORY_TURNS` are used.")
     mode: Literal["answer", "briefing"] = "answer"
-    top_k: int | None = Field(None, ge=1, le=50, description="Passages handed to the answerer.")
-    stream: bool = Field(False, description="Answer with server-sent events (delta..., answer).")
+    top_k: StrictInt | None = Field(None, ge=1, le=50, description="Passages handed to the answerer.")
+    stream: StrictBool = Field(False, description="Answer with server-sent events (delta..., answer).")
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1)
-    top_k: int = Field(5, ge=1, le=50)
+    query: StrictStr = Field(min_length=1)
+    top_k: StrictInt = Field(5, ge=1, le=50)
 
 
 class SearchResponse(BaseModel):
@@ -87,11 +90,30 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: StrictBool = Field(False, description="Send a last chunk with `usage` (and no choices).")
+
+
 class ChatCompletionRequest(BaseModel):
-    """The OpenAI request; sampling parameters (temperature, max_tokens, ...) are accepted and ignored."""
+    """The OpenAI request. Honoured: model, messages, stream, stream_options.include_usage, max_tokens /
+    max_completion_tokens (the reply is cut, finish_reason "length"), stop. Rejected with 400: n > 1, tools and
+    functions, logprobs, a response_format other than text. Sampling parameters (temperature, top_p, seed, ...)
+    are accepted and ignored: the answer quotes the documents."""
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = MODEL_ID
-    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_HISTORY_TURNS + 10)
-    stream: bool = False
+    model: StrictStr = Field(MODEL_ID, max_length=200, description=f"'{MODEL_ID}' or '{BRIEFING_MODEL_ID}'.")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_HISTORY_TURNS)
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: StrictInt | None = Field(None, ge=1, description="Longest reply, in tokens (counted approximately: "
+                                         "a word, a CJK character or a punctuation mark each count one).")
+    max_completion_tokens: StrictInt | None = Field(None, ge=1, description="The same as max_tokens.")
+    stop: StrictStr | list[StrictStr] | None = Field(None, description="The reply ends before the first of these.")
+    n: StrictInt | None = Field(None, ge=1, description="1 only: povqa gives one answer.")
+    tools: list[dict[str, Any]] | None = Field(None, description="Not supported: a non-empty list is refused.")
+    functions: list[dict[str, Any]] | None = Field(None, description="Not supported: a non-empty list is refused.")
+    logprobs: StrictBool | None = Field(None, description="Not supported: true is refused.")
+    response_format: dict[str, Any] | None = Field(None, description="Only {\"type\": \"text\"}.")

@@ -22,6 +22,8 @@ from typing import Any
 
 from starlette.concurrency import iterate_in_threadpool
 
+from assistant.api.slots import Slots
+
 log = logging.getLogger("povqa.api")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -55,21 +57,30 @@ def stream_answer(assistant, question: str, history: list[dict], mode: str, top_
         yield kind, value
 
 
-async def answer_events(assistant, question: str, history: list[dict], mode: str, top_k: int | None
-                        ) -> AsyncIterator[tuple[str, Any]]:
-    """`stream_answer` run in the threadpool; a failure after the stream started becomes ("error", detail)."""
+async def answer_events(assistant, question: str, history: list[dict], mode: str, top_k: int | None,
+                        slots: Slots | None = None) -> AsyncIterator[tuple[str, Any]]:
+    """`stream_answer` run in the threadpool, once an answering slot is free; a failure after the stream started
+    becomes ("error", detail). When the client goes away the response is cancelled: the step running in its
+    worker thread finishes, then the generator is closed (an LLM's stream with it) and the slot freed."""
+    if slots is not None:
+        await slots.acquire(None)  # cancelled, taking no slot, if the client leaves while waiting
+    events = stream_answer(assistant, question, history, mode, top_k)
     try:
-        async for event in iterate_in_threadpool(stream_answer(assistant, question, history, mode, top_k)):
+        async for event in iterate_in_threadpool(events):
             yield event
     except Exception as exc:  # the response has started: report in-band
         log.exception("answering failed")
         yield "error", f"answering failed: {type(exc).__name__}: {exc}"
+    finally:
+        events.close()  # not running: a worker-thread step is always waited for, even when cancelled
+        if slots is not None:
+            slots.release()
 
 
-async def sse_events(assistant, question: str, history: list[dict], mode: str, top_k: int | None
-                     ) -> AsyncIterator[bytes]:
+async def sse_events(assistant, question: str, history: list[dict], mode: str, top_k: int | None,
+                     slots: Slots | None = None) -> AsyncIterator[bytes]:
     """The body of a streamed ``POST /api/ask``: delta... then answer (or error), as SSE frames."""
-    async for kind, value in answer_events(assistant, question, history, mode, top_k):
+    async for kind, value in answer_events(assistant, question, history, mode, top_k, slots):
         if kind == "delta":
             yield sse("delta", {"text": value})
         elif kind == "answer":

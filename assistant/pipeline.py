@@ -12,6 +12,7 @@ from assistant.rerank import Reranker, get_reranker
 from assistant.retrieval import Hit, Query, Retriever
 from assistant.settings import Settings
 from assistant.types import Answer, Citation
+from languages.scripts import has_content
 
 __all__ = ["Assistant", "Calibration", "verify_citations"]  # Calibration: what `Assistant(calibration=...)` takes
 
@@ -69,6 +70,11 @@ class Assistant:
     def _run(self, question, history, mode, top_k, stream: bool) -> Iterator[tuple[str, object]]:
         t0 = time.perf_counter()
         question = Question.analyse(question)  # once: retrieval, the refusal model and the answerer share it
+        if not has_content(question.text):  # "?!.,;:", "😀😀😀", zero-width spaces: nothing to search for
+            yield "answer", Answer(answer=cannot_answer(question.language), refused=True,
+                                   question_language=question.language, citations=[], passages=[],
+                                   generator=self.answerer.name, timings_ms={"retrieve": 0.0, "answer": 0.0, "total": 0.0})
+            return
         query, hits = self.retrieve(question, history, top_k, mode)
         language = query.language
         t1 = time.perf_counter()

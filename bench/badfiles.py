@@ -2,7 +2,8 @@
 
 Writes a folder of what staff might drop into the corpus (corrupt, truncated, encrypted, empty, scanned PDFs,
 a binary `.md`, Latin-1 and UTF-16 text, a huge note, a 10,000-page PDF, a duplicate under another name, names
-with spaces and non-Latin characters), runs `povqa index` on it in a child process and reports each file's
+with spaces and non-Latin characters; and of the other formats a corrupt deck, a password-protected workbook,
+a zip bomb named .docx, an all-script web page and a spreadsheet past the size limit), runs `povqa index` on it in a child process and reports each file's
 line, whether it matches what is expected, the wall time and the child's peak memory (VmHWM).
 """
 
@@ -132,7 +133,9 @@ def make_bad_corpus(folder: Path, note_mb: float = 50, pdf_pages: int = 10_000) 
     scan.output(str(folder / "scanned.pdf"))
     expected["scanned.pdf"] = "failed"
 
-    put("slides.pptx", b"PK\x03\x04 not a deck", "skipped")
+    put("slides.pptx", b"PK\x03\x04 not a deck", "failed")
+    put("old slides.ppt", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 PowerPoint 97-2003", "skipped")
+    add_bad_formats(folder, expected)
     if pdf_pages:
         name = f"{pdf_pages}-pages.pdf"
         write_pdf_pages(folder / name, pdf_pages)
@@ -142,6 +145,23 @@ def make_bad_corpus(folder: Path, note_mb: float = 50, pdf_pages: int = 10_000) 
         write_big_note(folder / name, note_mb)
         expected[name] = "indexed"
     return expected
+
+
+def add_bad_formats(folder: Path, expected: dict[str, str]) -> None:
+    """The bad inputs of the other formats (issue 19), and a good Word file and deck beside them: a
+    password-protected workbook, a zip bomb named .docx, a web page that is all script and a spreadsheet past the cell-text limit (30 M characters in a 0.1 MB file, refused while it streams)."""
+    from tests import formats_fixtures as fx
+
+    fx.write_docx(folder / "iprcc case study.docx")
+    fx.write_pptx(folder / "challenges.pptx")
+    fx.encrypted_office_file(folder / "protected budget.xlsx")
+    fx.zip_bomb_docx(folder / "bomb.docx", expanded_mb=300)
+    (folder / "app shell.html").write_text("<html><head><script>var app = {};</script></head><body>"
+                                           "<div id='root'></div><script>render(app)</script></body></html>")
+    fx.write_sheet_xml(folder / "indicators.xlsx", rows=6_000, cell="poverty headcount " * 55)
+    expected.update({"iprcc case study.docx": "indexed", "challenges.pptx": "indexed", "protected budget.xlsx": "failed",
+                     "bomb.docx": "failed", "app shell.html": "failed",
+                     "indicators.xlsx": "failed"})
 
 
 def run_index(folder: Path, index_dir: Path, embedder: str = "fake", timeout: float = 3600) -> dict:

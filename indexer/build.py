@@ -39,6 +39,7 @@ from indexer.format import (
 )
 from indexer.lexicon import build_lexicon, read_lexicon
 from indexer.loaders import SUPPORTED_SUFFIXES, IngestError, UnsupportedFile, file_sha256, load_document
+from indexer.ocr import get_ocr_engine, ocr_manifest
 from indexer.report import BuildProgress, BuildReport, FileReport
 from indexer.store import (
     IndexError_,
@@ -224,9 +225,18 @@ def _prepare_file(
     seen_sha[sha] = source
 
     old = prev_by_sha.get(sha)
-    if previous is not None and old is not None:
+    if previous is not None and old is not None and not _ocr_outdated(old):
         return _reuse(path, source, previous, old)
     return _load(path, source, sha, settings)
+
+
+def _ocr_outdated(document: Document) -> bool:
+    """Whether a file's scanned pages were read by another OCR engine than the one installed now, or by none
+    while one is installed now: then it is read again. With no engine now, what was read before is kept."""
+    if not document.ocr:
+        return False
+    engine = get_ocr_engine()
+    return engine is not None and document.ocr != engine.label
 
 
 def _reuse(path: Path, source: str, previous: IndexReader, old: Document) -> _Pending:
@@ -242,7 +252,7 @@ def _reuse(path: Path, source: str, previous: IndexReader, old: Document) -> _Pe
     for name in (PRIMARY_SENT, SECOND_SENT):
         if previous.has_array(name):
             arrays[name] = np.asarray(previous.array(name)[s0:s1])
-    file_report = FileReport(source, "unchanged", pages=document.pages, chunks=len(chunks))
+    file_report = FileReport(source, "unchanged", pages=document.pages, chunks=len(chunks), unit=document.page_unit)
     return _Pending(document, chunks, previous.pages(old.doc_id), file_report, arrays)
 
 
@@ -273,8 +283,11 @@ def _load(path: Path, source: str, sha: str, settings: BuildSettings) -> _Pendin
         sha256=sha,
         size=loaded.size,
         mtime=loaded.mtime,
+        page_labels=loaded.page_labels,
+        ocr=loaded.ocr,
     )
-    file_report = FileReport(source, "indexed", pages=loaded.page_count, chunks=len(chunks), embedded=len(chunks))
+    file_report = FileReport(source, "indexed", pages=loaded.page_count, chunks=len(chunks), embedded=len(chunks),
+                             unit=document.page_unit)
     return _Pending(document, chunks, loaded.pages, file_report)
 
 
@@ -365,6 +378,7 @@ def _write(index_dir: Path, pending: list[_Pending], settings: BuildSettings, em
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "documents": len(pending),
             "lexicon": {"version": LEXICON_VERSION, "words": words},
+            "ocr": ocr_manifest(get_ocr_engine()),  # each document records the engine that read it, if any
         }
         return writer.commit(manifest)
     except BaseException:

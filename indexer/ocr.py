@@ -230,7 +230,8 @@ def register_ocr_engine(name: str, factory: OcrFactory) -> None:
     """Register an engine; `get_ocr_engine()` tries them in the order they were registered."""
     with _lock:
         _REGISTRY[name] = factory
-    get_ocr_engine.cache_clear()
+    if "get_ocr_engine" in globals():
+        get_ocr_engine.cache_clear()
 
 
 register_ocr_engine("tesseract", _tesseract_factory)

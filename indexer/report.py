@@ -14,11 +14,12 @@ class FileReport:
     chunks: int = 0
     embedded: int = 0
     message: str = ""
+    unit: str = "pages"  # what a page of this file is: "slides" of a deck, "row ranges" of a spreadsheet
 
     def line(self) -> str:
         if self.status in ("indexed", "unchanged"):
             extra = f", {self.embedded} embedded" if self.status == "indexed" else ""
-            return f"{self.status:9} {self.source}: {self.pages} pages, {self.chunks} chunks{extra}"
+            return f"{self.status:9} {self.source}: {self.pages} {self.unit}, {self.chunks} chunks{extra}"
         return f"{self.status:9} {self.source}: {self.message}"
 
 

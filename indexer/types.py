@@ -13,13 +13,36 @@ class Document(BaseModel):
     doc_id: str = Field(description="Stable id derived from the file's content.")
     title: str
     source: str = Field(description="File name, relative to the indexed folder.")
-    kind: str = Field(description="'pdf' or 'note'.")
-    pages: int = Field(description="Page count (1 for a note).")
+    kind: str = Field(description="'pdf', 'note', 'word', 'slides', 'web', 'sheet', 'table' (CSV) or 'image'.")
+    pages: int = Field(description="Page count: slides of a deck, row ranges of a spreadsheet; 1 for a note, a "
+                                   "Word file or a web page.")
     chunks: int = 0
     language: str = Field(description="ISO 639-1 code of the dominant language, or 'und'.")
     sha256: str
     size: int
     mtime: float
+    page_labels: list[str] = Field(default_factory=list, description=(
+        "What each page is called where it is not a numbered page: 'slide 4', \"Sheet 'Budget', rows 12–18\"; "
+        "empty for the other kinds."))
+    ocr: str = Field("", description=(
+        "The OCR engine that read scanned pages of the file ('tesseract 5.3.0'); 'none' when pages needed OCR and "
+        "no engine was installed (the file is read again once one is); '' when no page needed it."))
+
+    @property
+    def page_unit(self) -> str:
+        """What the file's pages are, in the `povqa index` lines: pages, slides or row ranges."""
+        return {"slides": "slides", "sheet": "row ranges", "table": "row ranges"}.get(self.kind, "pages")
+
+    def location(self, page: int) -> str:
+        """Where `page` is, as a reader would say it: 'page 3', 'slide 4', "Sheet 'Budget', rows 12–18"; '' for
+        kinds without pages (notes, Word files, web pages: their section heading says where)."""
+        if 1 <= page <= len(self.page_labels):
+            return self.page_labels[page - 1]
+        if self.kind in ("pdf", "image"):
+            return f"page {page}"
+        if self.kind == "slides":
+            return f"slide {page}"
+        return ""
 
 
 class Chunk(BaseModel):

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import csv
 import html
+import struct
+import zipfile
+import zlib
 import re
 import subprocess
 import sys
@@ -423,6 +426,65 @@ def make_formats_folder(folder: Path, chinese: bool = True) -> dict[str, str]:
         image.save(folder / "participants zh.png", dpi=(300, 300))
         truth["participants zh.png"] = text
     return truth
+
+
+# ------------------------------------------------------------------------------------------------ bad inputs
+
+def write_sheet_xml(path: Path, rows: int, cell: str, columns: int = 5) -> Path:
+    """A valid .xlsx of `rows` x `columns` inline-string cells, written as XML straight into the zip."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in XLSX_SKELETON.items():
+            z.writestr(name, text)
+        with z.open("xl/worksheets/sheet1.xml", "w") as f:
+            f.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                    b'spreadsheetml/2006/main">' + f'<dimension ref="A1:{chr(64 + columns)}{rows}"/>'.encode()
+                    + b"<sheetData>")
+            for r in range(1, rows + 1):
+                cells = "".join(f'<c t="inlineStr"><is><t>{cell} {r}.{c}</t></is></c>' for c in range(columns))
+                f.write(f'<row r="{r}">{cells}</row>'.encode())
+            f.write(b"</sheetData></worksheet>")
+    return path
+
+
+_CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"""
+_RELS = """<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"""
+_WORKBOOK = """<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>"""
+_WORKBOOK_RELS = """<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"""
+#: The parts of a one-sheet workbook besides the sheet itself (xl/worksheets/sheet1.xml).
+XLSX_SKELETON = {"[Content_Types].xml": _CONTENT_TYPES, "_rels/.rels": _RELS, "xl/workbook.xml": _WORKBOOK,
+                 "xl/_rels/workbook.xml.rels": _WORKBOOK_RELS}
+
+
+def zip_bomb_docx(path: Path, expanded_mb: int = 200) -> Path:
+    """A '.docx' whose document part inflates from a few hundred KB to `expanded_mb` MB of blanks."""
+    blank = b" " * (1 << 20)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = b"".join(deflater.compress(blank) for _ in range(expanded_mb)) + deflater.flush()
+    crc = 0
+    for _ in range(expanded_mb):
+        crc = zlib.crc32(blank, crc)
+    return _write_zip_with_member(path, "word/document.xml", packed, crc, expanded_mb << 20)
+
+
+def _write_zip_with_member(path: Path, name: str, packed: bytes, crc: int, size: int) -> Path:
+    """A zip of one deflated member, written by hand (zipfile would inflate nothing, but it needs the data)."""
+    n = name.encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(packed), size, len(n), 0) + n
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(packed), size,
+                          len(n), 0, 0, 0, 0, 0, 0) + n
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(packed), 0)
+    path.write_bytes(local + packed + central + end)
+    return path
+
+
+def encrypted_office_file(path: Path) -> Path:
+    """What Office writes for a password-protected .docx/.xlsx/.pptx: an OLE compound file holding the
+    streams 'EncryptionInfo' and 'EncryptedPackage' (the header and directory entries, the rest padding)."""
+    header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + b"\x3e\x00\x03\x00\xfe\xff\x09\x00"
+    entries = b"".join(name.encode("utf-16-le").ljust(64, b"\0") + bytes(64)
+                       for name in ("Root Entry", "EncryptionInfo", "EncryptedPackage"))
+    path.write_bytes(header.ljust(512, b"\xff") + entries.ljust(4096, b"\0") + bytes(8192))
+    return path
 
 
 # ------------------------------------------------------------------------------------------ recall measures

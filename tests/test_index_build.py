@@ -122,14 +122,15 @@ def test_bad_files_are_reported_and_the_rest_indexed(tmp_path):
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n this is not really a pdf \x00\x01")
     (folder / "empty.txt").write_bytes(b"")
     (folder / "binary.md").write_bytes(bytes(range(256)) * 8)
-    (folder / "slides.pptx").write_bytes(b"PK\x03\x04")
+    (folder / "slides.pptx").write_bytes(b"PK\x03\x04")  # a damaged deck
+    (folder / "slides.ppt").write_bytes(b"\xd0\xcf\x11\xe0")  # PowerPoint 97-2003: not read
     result = CliRunner().invoke(app, ["index", str(folder)])
     assert result.exit_code == 1, result.output
     out = result.output
-    for name in ("broken.pdf", "empty.txt", "binary.md"):
+    for name in ("broken.pdf", "empty.txt", "binary.md", "slides.pptx"):
         line = next(l for l in out.splitlines() if name in l)
         assert line.split()[0] == "failed", line
-    assert "skipped" in next(l for l in out.splitlines() if "slides.pptx" in l)
+    assert "skipped" in next(l for l in out.splitlines() if "slides.ppt:" in l)
     assert "indexed   good.md" in out
     reader = IndexReader.open(Settings().index_dir)
     assert [d.source for d in reader.documents.values()] == ["good.md"]

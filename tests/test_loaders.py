@@ -309,11 +309,11 @@ def test_binary_markdown(tmp_path):
 
 
 def test_unsupported_extension(tmp_path):
-    p = tmp_path / "report.docx"
-    p.write_bytes(b"PK\x03\x04 not really a docx")
-    err = _assert_error(p, "unsupported file type", ".docx", cls=UnsupportedFile)
+    p = tmp_path / "report.doc"  # Word 97-2003: the .docx reader does not read it
+    p.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an old Word file")
+    err = _assert_error(p, "unsupported file type", ".doc", cls=UnsupportedFile)
     assert isinstance(err, IngestError)
-    assert ".docx" not in SUPPORTED_SUFFIXES
+    assert ".doc" not in SUPPORTED_SUFFIXES
 
 
 def test_missing_file(tmp_path):

@@ -1,4 +1,5 @@
-"""Turn one file (PDF or text/Markdown note) into a cleaned, structured document.
+"""Turn one file (PDF, text/Markdown note, Word, PowerPoint, web page, spreadsheet, CSV or image of a page) into a
+cleaned, structured document.
 
 ``load_document(path)`` returns a :class:`LoadedDocument`: per-page cleaned text plus the
 document's content as :class:`Block` s (headings and paragraphs, in reading order, with
@@ -15,7 +16,9 @@ A file that cannot be indexed raises :class:`IngestError` with a one-line messag
 :class:`UnsupportedFile` (a subclass: callers report it as "skipped", not as a failure).
 
 The modules: `pdf` (PDFs), `notes` (text and Markdown notes) with `decode` (a note's bytes to text),
-`titles`, `blocks` (pull quotes and split sentences, for both kinds), `model` (what is returned, the errors).
+`titles`, `blocks` (pull quotes and split sentences, for both kinds), `model` (what is returned, the errors);
+`word`, `slides`, `web`, `sheets` and `scans` (OCR of scanned PDF pages and images, with `indexer.ocr`) for the
+other formats, dispatched by suffix through `formats.FORMAT_READERS`.
 Bump `indexer.format.LOADER_VERSION` whenever a change here changes what a file turns into.
 """
 
@@ -25,6 +28,7 @@ import hashlib
 from pathlib import Path
 
 from indexer.loaders.blocks import rejoin_split_sentences
+from indexer.loaders.formats import FORMAT_READERS, read_format
 from indexer.loaders.model import Block, IngestError, LoadedDocument, UnsupportedFile
 from indexer.loaders.notes import load_note, segment_note, strip_markdown_inline
 from indexer.loaders.pdf import load_pdf, segment_pdf_lines
@@ -37,7 +41,7 @@ __all__ = [
     "strip_markdown_inline",
 ]
 
-SUPPORTED_SUFFIXES = {".pdf", ".md", ".markdown", ".txt"}
+SUPPORTED_SUFFIXES = {".pdf", ".md", ".markdown", ".txt", *FORMAT_READERS}
 PDF_SUFFIXES = {".pdf"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 
@@ -67,14 +71,20 @@ def load_document(path: Path) -> LoadedDocument:
     except OSError as e:
         raise IngestError(path, f"cannot read the file ({e.strerror or e}); check its permissions") from None
 
+    labels, ocr = [], ""
     if suffix in PDF_SUFFIXES:
         kind = "pdf"
-        title, blocks, page_count = load_pdf(path)
+        title, blocks, page_count, ocr = load_pdf(path)
+    elif suffix in FORMAT_READERS:  # Word, PowerPoint, web pages, spreadsheets, images: their blocks are final
+        read = read_format(path)
+        kind, title, blocks, page_count, labels, ocr = (read.kind, read.title, read.blocks, read.page_count,
+                                                         read.page_labels, read.ocr)
     else:
         kind = "note"
         title, blocks, page_count = load_note(path, markdown=suffix in MARKDOWN_SUFFIXES)
 
-    blocks = rejoin_split_sentences(blocks)
+    if suffix not in FORMAT_READERS:
+        blocks = rejoin_split_sentences(blocks)
     pages = _pages_from_blocks(blocks, page_count)
     return LoadedDocument(
         path=path,
@@ -87,6 +97,8 @@ def load_document(path: Path) -> LoadedDocument:
         sha256=digest,
         size=st.st_size,
         mtime=st.st_mtime,
+        page_labels=labels,
+        ocr=ocr,
     )
 
 

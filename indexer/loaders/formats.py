@@ -143,3 +143,22 @@ _SPACE_RE = re.compile(r"\s+")
 
 def paragraph_text(text: str) -> str:
     return clean.collapse_spaces(_SPACE_RE.sub(" ", clean.normalize_unicode(text or ""))).strip()
+
+
+
+#: File suffix -> "module:function" of its reader under indexer.loaders (imported when a file needs it, so that
+#: python-docx, openpyxl, trafilatura and Pillow load only for those files). PDFs and notes: `pdf`, `notes`.
+FORMAT_READERS = {
+    ".docx": "word:load_word", ".pptx": "slides:load_slides", ".html": "web:load_web_page",
+    ".htm": "web:load_web_page", ".xlsx": "sheets:load_spreadsheet", ".csv": "sheets:load_csv",
+    ".tsv": "sheets:load_csv", ".png": "scans:load_image", ".jpg": "scans:load_image", ".jpeg": "scans:load_image",
+    ".tif": "scans:load_image", ".tiff": "scans:load_image",
+}
+
+
+def read_format(path: Path) -> FormatRead:
+    """Read `path` with the reader of its suffix (one of FORMAT_READERS)."""
+    import importlib
+
+    module, _, function = FORMAT_READERS[path.suffix.lower()].partition(":")
+    return getattr(importlib.import_module(f"indexer.loaders.{module}"), function)(path)

@@ -30,7 +30,7 @@ class Block:
 @dataclass
 class LoadedDocument:
     path: Path
-    kind: str  # "pdf" or "note"
+    kind: str  # "pdf", "note", "word", "slides", "web", "sheet", "table" (CSV) or "image"
     title: str
     page_count: int
     pages: list[str]  # cleaned full text of each page (index i = page i+1)
@@ -39,3 +39,9 @@ class LoadedDocument:
     sha256: str = ""
     size: int = 0
     mtime: float = 0.0
+    #: What to call each page where it is not a numbered page ('slide 4', "Sheet 'Budget', rows 12–18"); empty
+    #: for PDFs, notes, Word files and web pages.
+    page_labels: list[str] = field(default_factory=list)
+    #: The OCR engine that read scanned pages of it ('tesseract 5.3.0'); 'none' when pages needed OCR and no
+    #: engine was installed; '' when no page needed it.
+    ocr: str = ""

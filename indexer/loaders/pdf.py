@@ -13,6 +13,7 @@ from pathlib import Path
 from indexer import clean
 from indexer.loaders.blocks import drop_repeats
 from indexer.loaders.model import Block, IngestError
+from indexer.loaders.scans import no_text_reason, ocr_scanned_pages
 from indexer.loaders.titles import meaningful_title, title_from_blocks
 from languages.scripts import is_cjk
 
@@ -141,17 +142,22 @@ def _short(e: BaseException) -> str:
     return msg[:160]
 
 
-def load_pdf(path: Path) -> tuple[str, list[Block], int]:
+def load_pdf(path: Path) -> tuple[str, list[Block], int, str]:
+    """(title, blocks, page count, the OCR engine that read its scanned pages: see `scans.ocr_scanned_pages`)."""
     raw_pages, meta_title = _read_pdf(path)
+    raw_pages, ocr = ocr_scanned_pages(path, raw_pages)
     page_count = len(raw_pages)
 
     letters = sum(sum(ch.isalnum() for ch in t) for t in raw_pages)
     if letters < max(20, 20 * page_count):
-        raise IngestError(
-            path,
-            "no extractable text: looks like a scanned/image-only PDF; run OCR (e.g. ocrmypdf) first",
-        )
+        raise IngestError(path, no_text_reason(ocr))
+    title, blocks = blocks_from_pages(path, raw_pages, meta_title)
+    return title, blocks, page_count, ocr
 
+
+def blocks_from_pages(path: Path, raw_pages: list[str], meta_title: str | None) -> tuple[str, list[Block]]:
+    """(title, blocks) of a PDF's raw page texts (or OCR'd pages): running lines stripped, lines joined into
+    headings and paragraphs, repeated pull quotes dropped."""
     pages_lines = [[clean.collapse_spaces(ln) for ln in clean.normalize_unicode(t).split("\n")] for t in raw_pages]
     running = clean.find_running_lines(pages_lines)
     pages_lines = [clean.strip_running_lines(lines, running) for lines in pages_lines]
@@ -166,7 +172,7 @@ def load_pdf(path: Path) -> tuple[str, list[Block], int]:
     blocks = drop_repeats(blocks)
 
     title = meaningful_title(meta_title, path) or title_from_blocks(blocks) or path.stem
-    return title, blocks, page_count
+    return title, blocks
 
 
 def _typical_width(lines: list[str]) -> int:

@@ -133,9 +133,11 @@ def load_image(path: Path, engine: OcrEngine | None | object = _DEFAULT) -> Form
         raise IngestError(path, f"refused: the image is too large to read ({exc}); scale it down") from None
     except OSError as exc:  # truncated data
         raise IngestError(path, f"not a readable image ({str(exc)[:120]}); save it again as PNG or JPEG") from None
+    from indexer.loaders.blocks import rejoin_split_sentences
     from indexer.loaders.pdf import blocks_from_pages
 
     title, blocks = blocks_from_pages(path, texts, None)
+    blocks = rejoin_split_sentences(blocks)
     if not blocks:
         raise IngestError(path, f"no text found in the image by OCR ({engine.label}); check that it shows "
                                 "legible text (not a photo or a drawing)")

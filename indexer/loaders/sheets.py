@@ -130,6 +130,7 @@ def load_spreadsheet(path: Path, limit: int = MAX_TABLE_CHARS) -> FormatRead:
     try:
         for sheet in book.worksheets:
             pager.start_sheet(sheet.title)
+            sheet.reset_dimensions()  # read every row, whatever size the file declares (some writers say A1)
             rows = ((n, [text_of(v) for v in values]) for n, values in enumerate(sheet.iter_rows(values_only=True), 1))
             try:
                 titles += add_table(pager, rows)

@@ -91,6 +91,34 @@ def index_signature(settings: "BuildSettings", embedder: "Embedder", second: "Em
     }
 
 
+def expected_files(manifest: dict[str, Any]) -> list[str]:
+    """The files a version folder with this manifest must hold (a reader refuses one without them: a missing
+    array would silently change rankings)."""
+    names = [MANIFEST, META_DB, DENSE_INDEX, "bm25_vocab.json", "bm25_data.npy", "bm25_indices.npy", "bm25_indptr.npy"]
+    pairs = [(PRIMARY, PRIMARY_SENT)] + ([(SECOND, SECOND_SENT)] if manifest.get("second_embedder") else [])
+    arrays = [SENT_CHUNK]
+    for chunk_name, sent_name in pairs:
+        arrays += [chunk_name, sent_name, mean_array(chunk_name), cnorm_array(chunk_name), cnorm_array(sent_name)]
+    if manifest.get("sparse"):
+        arrays += [SPARSE_IDS, SPARSE_WEIGHTS]
+    if manifest.get("lexicon"):
+        arrays += [LEXICON, LEXICON_TERMS]
+    return names + [f"{a}.npy" for a in dict.fromkeys(arrays)]
+
+
+def expected_rows(manifest: dict[str, Any]) -> dict[str, int]:
+    """Rows each array must have: one per chunk, or one per sentence (where the manifest records the counts)."""
+    chunks, sentences = manifest.get("chunks"), manifest.get("sentences")
+    rows = {}
+    for name in (PRIMARY, SECOND, SPARSE_IDS, SPARSE_WEIGHTS, cnorm_array(PRIMARY), cnorm_array(SECOND)):
+        if chunks is not None:
+            rows[name] = int(chunks)
+    for name in (PRIMARY_SENT, SECOND_SENT, SENT_CHUNK, cnorm_array(PRIMARY_SENT), cnorm_array(SECOND_SENT)):
+        if sentences is not None:
+            rows[name] = int(sentences)
+    return rows
+
+
 def package_versions() -> dict[str, str]:
     """The manifest's "versions": the installed packages an index was built with."""
     out = {}

@@ -26,7 +26,7 @@ import numpy as np
 from indexer.bm25 import BM25
 from indexer.config import IndexSettings
 from indexer.dense_index import make_faiss_index
-from indexer.format import CURRENT, DENSE_INDEX, FORMAT_VERSION, MANIFEST, META_DB
+from indexer.format import CURRENT, DENSE_INDEX, FORMAT_VERSION, MANIFEST, META_DB, expected_files, expected_rows
 from indexer.types import Chunk, Document
 
 
@@ -44,6 +44,10 @@ class IndexMismatch(IndexError_):
 
 class IndexBusy(IndexError_):
     pass
+
+
+class IndexDamaged(IndexError_):
+    """A version folder that lacks a file its manifest needs, or holds one that cannot be read."""
 
 
 def current_version(index_dir: Path) -> Path | None:
@@ -264,6 +268,14 @@ class RowFile:
     __del__ = close
 
 
+def _open_array(path: Path) -> RowFile:
+    try:
+        return RowFile(path)
+    except (ValueError, OSError) as exc:  # truncated, not an array
+        raise IndexDamaged(f"the index at {path.parent} is damaged: {path.name} cannot be read ({exc}); rebuild it "
+                           "with `povqa index`") from exc
+
+
 class IndexReader:
     """Read access to one index version. Thread-safe."""
 
@@ -275,6 +287,10 @@ class IndexReader:
                 f"the index at {self.path.parent} has format {self.manifest.get('format_version')}, "
                 f"this povqa reads format {FORMAT_VERSION}: re-index with `povqa index`"
             )
+        missing = [name for name in expected_files(self.manifest) if not (self.path / name).is_file()]
+        if missing:
+            raise IndexDamaged(f"the index at {self.path} is incomplete: {', '.join(missing)} missing; rebuild it "
+                               "with `povqa index`")
         self._db = sqlite3.connect(f"file:{self.path / META_DB}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
         self.documents: dict[str, Document] = {}
@@ -287,7 +303,11 @@ class IndexReader:
         self.n_chunks = int(self.manifest["chunks"])
         # Every file is opened now, not on first use: a build that makes a newer version current deletes this
         # folder, and a server still answering from this version must not find its files gone.
-        self._arrays: dict[str, RowFile] = {f.stem: RowFile(f) for f in sorted(self.path.glob("*.npy"))}
+        self._arrays: dict[str, RowFile] = {f.stem: _open_array(f) for f in sorted(self.path.glob("*.npy"))}
+        for name, rows in expected_rows(self.manifest).items():
+            if name in self._arrays and len(self._arrays[name]) != rows:
+                raise IndexDamaged(f"the index at {self.path} is damaged: {name}.npy has {len(self._arrays[name])} "
+                                   f"rows, not {rows}; rebuild it with `povqa index`")
         self._faiss: faiss.Index | None = faiss.read_index(str(self.path / DENSE_INDEX))
         self._bm25: BM25 | None = None
 

@@ -44,7 +44,7 @@ def _os_problem(exc: OSError, done: str, index_dir: Path) -> str:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, however narrow
     raise typer.Exit(code)
 
 

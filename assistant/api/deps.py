@@ -29,9 +29,9 @@ def get_assistant(request: Request):
     """The Assistant being served (reloaded when the index changes), or 503 saying how to build the index."""
     live: LiveAssistant | None = getattr(request.app.state, "live", None)
     assistant = live.get() if live is not None else None
-    if assistant is None:
-        raise HTTPException(503, (live.error if live is not None else None) or "the index is not loaded yet",
-                            headers={"Retry-After": "30"})
+    if assistant is None or live.damaged:
+        detail = (live.damaged or live.error) if live is not None else None
+        raise HTTPException(503, detail or "the index is not loaded yet", headers={"Retry-After": "30"})
     return assistant
 
 

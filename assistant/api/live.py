@@ -99,6 +99,8 @@ class LiveAssistant:
         log.info("warmed up in %.1f s", time.perf_counter() - t0)
 
     def get(self):
+        """The Assistant to answer with; at most every `check_s` seconds, also see whether a new index version
+        is current (then load it in the background) and whether the loaded one's files changed (`damage`)."""
         self._maybe_reload()
         return self.assistant
 
@@ -112,6 +114,7 @@ class LiveAssistant:
             if now - self._checked < self.check_s or (self._loading is not None and self._loading.is_alive()):
                 return
             self._checked = now
+            self.damage()
             version = current_version(self.settings.index_dir)
             if version is None or version == self.version:
                 return

@@ -20,7 +20,7 @@ from assistant.api.schemas import BRIEFING_MODEL_ID, MODEL_ID, ChatCompletionReq
 from assistant.api.slots import ClientGone, Slots, slots
 from assistant.api.streaming import SSE_HEADERS, answer_events, pieces
 from assistant.settings import Settings
-from assistant.types import Answer
+from assistant.types import Answer, place
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 
@@ -38,7 +38,7 @@ def with_sources(answer: Answer) -> str:
     """The answer text followed by a numbered source list (for chat clients that only show text)."""
     if answer.refused or not answer.citations:
         return answer.answer
-    lines = [f"[{c.n}] {c.title}, p. {c.page}: \u201c{c.quote}\u201d" for c in answer.citations]
+    lines = [f"[{c.n}] {c.title}, {place(c.page, c.location)}: \u201c{c.quote}\u201d" for c in answer.citations]
     return answer.answer + "\n\nSources:\n" + "\n".join(lines)
 
 

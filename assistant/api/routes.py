@@ -127,4 +127,5 @@ def page(doc_id: Annotated[str, PathParam(pattern=DOC_ID_PATTERN, description="1
     text = reader.page_text(doc_id, n)
     if text is None:
         raise fail(404, f"page {n} of {document.title!r} has no stored text")
-    return PageResponse(doc_id=doc_id, page=n, pages=document.pages, title=document.title, text=text)
+    return PageResponse(doc_id=doc_id, page=n, pages=document.pages, title=document.title, text=text,
+                        location=document.location(n))

@@ -66,6 +66,8 @@ class PageResponse(BaseModel):
     pages: int
     title: str
     text: str
+    location: str = Field("", description="What the page is called: 'page 3', 'slide 4', \"Sheet 'Budget', rows "
+                                          "12–18\"; '' for a file without pages (a note, a Word file, a web page).")
 
 
 class Health(BaseModel):

@@ -1,10 +1,10 @@
 """`povqa serve`'s uvicorn, with connection limits that one process can hold (settings.server).
 
 uvicorn alone lets any number of connections sit without sending a complete request: each holds a descriptor
-(and its buffers) until the process runs out (`accept` then fails in a loop, logging a traceback each time)
+(and its buffers) until the process runs out (`accept` then fails in a loop, logging a traceback each time),
 and `limit_concurrency` only refuses a request once its head has arrived. `GuardedH11` adds the two missing
-guards: a cap on open connections, checked as each is accepted (one over the cap gets a 503 and is closed at
-once), below the open-file limit; and a deadline for the request line and headers. Request bodies are bounded
+guards: a cap on open connections below the open-file limit, enforced as each is accepted (see there), and a
+deadline for the request line and headers. Request bodies are bounded
 in size, time and total by `middleware.BodyLimit`. For a public deployment put a reverse proxy in front (README,
 "Public deployment").
 """
@@ -60,34 +60,66 @@ FULL = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n
 
 
 class GuardedH11(H11Protocol):
-    """uvicorn's h11 protocol with a cap on open connections and a deadline for each request's head."""
+    """uvicorn's h11 protocol with a cap on open connections and a deadline for each request's head.
+
+    At the cap, a new connection closes the connection that has waited longest without a request head (idle:
+    a slow or silent client, or a keep-alive one between requests); only when every connection is in the middle
+    of a request is the new one answered 503 and closed. So a flood of silent connections cannot lock out a
+    client that sends its request at once. Per server (`uvicorn_config` makes a subclass): `max_connections`,
+    `header_timeout_s`, and the shared state below."""
 
     max_connections = 200
     header_timeout_s = 10.0
-    refused = 0  # connections refused since the last log line (one line per 10 s at most, not one each)
-    _logged = 0.0
+    admitted = 0  # connections let in and not closed yet
+    idle: dict = {}  # connections without a request head, oldest first
+    counts: dict = {}  # evicted / refused since the last log line
+    logged = 0.0
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self._head_deadline = None
-        if len(self.connections) >= self.max_connections:
+        self._counted = False
+        cls = type(self)
+        if cls.admitted >= cls.max_connections and not self._evict_oldest_idle():
             self.transport = transport
             transport.write(FULL)
             transport.close()
-            self._note_refused()
+            self._note("refused")
             return
+        cls.admitted += 1
+        self._counted = True
         super().connection_made(transport)
-        self._arm()
+        self._became_idle()
 
-    @classmethod
-    def _note_refused(cls) -> None:
-        cls.refused += 1
+    def _evict_oldest_idle(self) -> bool:
+        cls = type(self)
+        while cls.idle:
+            oldest = next(iter(cls.idle))
+            oldest._forget()
+            if not oldest.transport.is_closing():
+                oldest.transport.close()
+                self._note("evicted")
+                return True
+        return False
+
+    def _forget(self) -> None:
+        """No longer counted: closing, or closed."""
+        type(self).idle.pop(self, None)
+        self._disarm()
+        if self._counted:
+            self._counted = False
+            type(self).admitted -= 1
+
+    def _note(self, what: str) -> None:
+        cls = type(self)
+        cls.counts[what] = cls.counts.get(what, 0) + 1
         now = time.monotonic()
-        if now - cls._logged >= 10:
-            log.warning("%d connection(s) refused in the last %.0f s: %d open, the limit (POVQA_SERVER__MAX_CONNECTIONS)",
-                        cls.refused, min(now - cls._logged, 10), cls.max_connections)
-            cls.refused, cls._logged = 0, now
+        if now - cls.logged >= 10:  # one line per 10 s at most, however many
+            log.warning("at the connection limit (%d, POVQA_SERVER__MAX_CONNECTIONS): %s", cls.max_connections,
+                        ", ".join(f"{n} connection(s) {w}" for w, n in sorted(cls.counts.items())))
+            cls.counts, cls.logged = {}, now
 
-    def _arm(self) -> None:
+    def _became_idle(self) -> None:
+        type(self).idle[self] = None
         self._disarm()
         self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_timeout)
 
@@ -99,35 +131,38 @@ class GuardedH11(H11Protocol):
     def _head_timeout(self) -> None:
         self._head_deadline = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():  # no complete request head yet
+            self._forget()
             self.transport.close()
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self._head_deadline is not None and self.conn.their_state is not h11.IDLE:
-            self._disarm()  # a request head arrived; its body has `body_timeout_s` (middleware.BodyLimit)
+        if self.conn.their_state is not h11.IDLE and self in type(self).idle:
+            type(self).idle.pop(self, None)  # a request head arrived; its body has `body_timeout_s` (BodyLimit)
+            self._disarm()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-            self._arm()  # the next request's head must arrive in time too
+            self._became_idle()  # until the next request's head
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._forget()
         if self.flow is None:  # refused in connection_made: never set up
             return
         super().connection_lost(exc)
 
 
-def uvicorn_config(app, settings: Settings, host: str, port: int):
-    """The uvicorn Config `povqa serve` runs: the guarded protocol, keep-alive, header size, backlog."""
+def uvicorn_config(app, settings: Settings, host: str, port: int, **options):
+    """The uvicorn Config `povqa serve` runs: the guarded protocol, keep-alive, header size, backlog (`options`:
+    more uvicorn.Config arguments, e.g. for tests)."""
     import uvicorn
 
     server = settings.server
-    protocol = type("GuardedH11", (GuardedH11,), {"max_connections": connection_cap(settings),
-                                                  "header_timeout_s": server.header_timeout_s})
-    return uvicorn.Config(app, host=host, port=port, log_level="info", http=protocol,
-                          timeout_keep_alive=server.keep_alive_s, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-                          backlog=server.backlog, timeout_graceful_shutdown=10)
+    protocol = type("GuardedH11", (GuardedH11,), {"max_connections": connection_cap(settings), "idle": {},
+                                                  "counts": {}, "header_timeout_s": server.header_timeout_s})
+    return uvicorn.Config(app, host=host, port=port, http=protocol, timeout_keep_alive=server.keep_alive_s,
+                          h11_max_incomplete_event_size=MAX_HEADER_BYTES, backlog=server.backlog,
+                          timeout_graceful_shutdown=10, **{"log_level": "info", **options})
 
 
 def serve(app, settings: Settings, host: str, port: int) -> None:

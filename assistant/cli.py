@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from assistant.settings import Settings
+from assistant.types import place
 
 app = typer.Typer(
     help="povqa: cited answers from poverty-reduction and development-cooperation documents.",
@@ -135,7 +136,7 @@ def search(
     if not results:
         out.print("No results (is the index empty?).")
     for i, r in enumerate(results, 1):
-        out.print(f"[bold]{i}. {r.title}[/bold] — {r.source}, p. {r.page}  (score {r.score:.3f})", highlight=False)
+        out.print(f"[bold]{i}. {r.title}[/bold] — {r.source}, {place(r.page, r.location)}  (score {r.score:.3f})", highlight=False)
         if r.section:
             out.print(f"   § {r.section}", highlight=False)
         snippet = " ".join(r.text.split())
@@ -172,11 +173,11 @@ def ask(
     if answer.citations:
         out.print("\nSources:", highlight=False)
         for c in answer.citations:
-            out.print(f"[{c.n}] {c.title} ({c.source}), p. {c.page}: \u201c{c.quote}\u201d", highlight=False)
+            out.print(f"[{c.n}] {c.title} ({c.source}), {place(c.page, c.location)}: \u201c{c.quote}\u201d", highlight=False)
     elif answer.refused and answer.passages:
         out.print("\nClosest passages found (not enough to answer):", highlight=False)
         for r in answer.passages[:3]:
-            out.print(f"- {r.title}, p. {r.page}", highlight=False)
+            out.print(f"- {r.title}, {place(r.page, r.location)}", highlight=False)
 
 
 @app.command()

@@ -140,6 +140,7 @@ class LLMAnswerer(Answerer):
                     citations.append(Citation(
                         n=numbers[ref], doc_id=hit.chunk.doc_id, title=hit.document.title, source=hit.document.source,
                         page=hit.chunk.sentence_pages[index], section=hit.chunk.section, quote=hit.chunk.text[a:b],
+                        location=hit.document.location(hit.chunk.sentence_pages[index]),
                     ))
                 marks.append(f"[{numbers[ref]}]")
             pieces.append("".join(marks))

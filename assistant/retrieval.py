@@ -123,6 +123,7 @@ class Hit:
             text=self.chunk.text,
             score=round(float(self.score), 4),
             chunk_id=self.chunk.chunk_id,
+            location=self.document.location(self.page),
         )
 
 

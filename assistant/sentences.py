@@ -89,6 +89,7 @@ def citation_for(n: int, sentence: Sentence) -> Citation:
         page=sentence.page,
         section=chunk.section,
         quote=sentence.text,
+        location=document.location(sentence.page),
     )
 
 

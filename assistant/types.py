@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from indexer.types import Chunk, Document
 
-__all__ = ["Answer", "Chunk", "Citation", "Document", "SearchResult"]
+__all__ = ["Answer", "Chunk", "Citation", "Document", "SearchResult", "place"]
 
 
 class SearchResult(BaseModel):
@@ -25,6 +25,9 @@ class SearchResult(BaseModel):
     text: str
     score: float
     chunk_id: str | None = None
+    location: str = Field("", description=(
+        "Where it is, as a reader would say it: 'page 3', 'slide 4', \"Sheet 'Budget', rows 12–18\"; '' for notes, "
+        "Word files and web pages, which have no pages (`section` says where)."))
 
 
 class Citation(BaseModel):
@@ -37,6 +40,15 @@ class Citation(BaseModel):
     page: int
     section: str
     quote: str = Field(description="Verbatim text of the cited chunk.")
+    location: str = Field("", description=(
+        "Where it is, as a reader would say it: 'page 3', 'slide 4', \"Sheet 'Budget', rows 12–18\"; '' for notes, "
+        "Word files and web pages, which have no pages (`section` says where)."))
+
+
+def place(page: int, location: str) -> str:
+    """A citation's place in one line of text: 'p. 3' for a page (or a file without pages), else its label
+    ('slide 4', "Sheet 'Budget', rows 12–18")."""
+    return location if location and not location.startswith("page ") else f"p. {page}"
 
 
 class Answer(BaseModel):

@@ -147,8 +147,8 @@ def test_ask_returns_the_answer_json(client):
     assert body["refused"] is False and body["question_language"] == "en" and body["generator"] == "extractive"
     assert "[1]" in body["answer"] and body["citations"]
     c = body["citations"][0]
-    assert set(c) == {"n", "doc_id", "title", "source", "page", "section", "quote"}
-    assert c["n"] == 1 and c["page"] == 1 and c["quote"] in body["answer"]
+    assert set(c) == {"n", "doc_id", "title", "source", "page", "section", "quote", "location"}
+    assert c["n"] == 1 and c["page"] == 1 and c["quote"] in body["answer"] and c["location"] == ""  # notes: no pages
     assert set(body["passages"][0]) >= {"doc_id", "title", "source", "page", "section", "text", "score"}
     Answer.model_validate(body)
 
@@ -237,7 +237,7 @@ def test_search(client):
     assert r.status_code == 200
     results = r.json()["results"]
     assert len(results) == 2 and results[0]["source"] == "water.md"
-    assert set(results[0]) == {"doc_id", "title", "source", "page", "section", "text", "score", "chunk_id"}
+    assert set(results[0]) == {"doc_id", "title", "source", "page", "section", "text", "score", "chunk_id", "location"}
     assert len(client.post("/api/search", json={"query": "wells"}).json()["results"]) <= 5
 
 
@@ -249,7 +249,7 @@ def test_documents_and_pages(client):
     r = client.get(f"/api/documents/{citation['doc_id']}/pages/{citation['page']}")
     assert r.status_code == 200
     page = r.json()
-    assert set(page) == {"doc_id", "page", "pages", "title", "text"}
+    assert set(page) == {"doc_id", "page", "pages", "title", "text", "location"}
     assert page["doc_id"] == citation["doc_id"] and page["page"] == 1 and page["pages"] == 1
     assert page["title"] == citation["title"] and citation["quote"] in page["text"]
 

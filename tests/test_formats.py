@@ -226,3 +226,64 @@ def test_chinese_scan_character_recall(tmp_path):
 
 def test_format_read_is_what_readers_return():
     assert {f for f in FormatRead.__dataclass_fields__} >= {"kind", "title", "blocks", "page_count", "page_labels", "ocr"}
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+
+#: A question per file whose answer only that file holds, the sentence to be cited and where it is.
+QUESTIONS = {
+    "iprcc case study.docx": ("How many participants from developing countries has IPRCC provided training for?",
+                              "more than 1,000 participants", ""),
+    "challenges.pptx": ("Does IPRCC have the authority to hire international experts?",
+                        "IPRCC does not have the authority to hire international experts", "slide 9"),
+    "conclusion.html": ("Should staff exchange be recommended between IPRCC and ministries?",
+                        "Staff exchange is recommended", ""),
+    "caitec participants.xlsx": ("Which university is ZHOU Xinyu an associate professor at?",
+                                 "Beijing Foreign Language University", "Sheet 'Participants', rows "),
+    "interviewees.csv": ("Which ministry is Mr. Shahabuddin Ahmed Joint Secretary of?", "Ministry of Communication",
+                         "rows "),
+    "background scan.pdf": ("How many attendees did the Global Conference on Scaling Up Poverty Alleviation draw?",
+                            "1700 attendees", "page 1"),
+    "analysis scan.jpg": ("Why have Chinese senior-level delegations visited the center?",
+                          "senior-level delegations have visited the center", "page 1"),
+}
+
+
+def test_one_file_of_each_format_is_indexed_and_answers_with_its_location(tmp_path):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+    from assistant.pipeline import Assistant
+    from assistant.retrieval import Retriever
+    from assistant.settings import Settings
+    from tests.conftest import ALWAYS_ANSWER, HashEmbedder
+
+    folder = tmp_path / "library"
+    fx.make_formats_folder(folder, chinese=TESSERACT is not None and fx.has_font("Noto Sans CJK SC:lang=zh-cn"))
+    result = CliRunner().invoke(app, ["index", str(folder)])
+    lines = {ln.split(": ")[0].split(None, 1)[1]: ln for ln in result.output.splitlines()
+             if ln.split(None, 1)[0] in ("indexed", "failed")}
+    scans = {"background scan.pdf", "analysis scan.jpg", "participants zh.png"}
+    for name in sorted(p.name for p in folder.iterdir()):
+        if TESSERACT is None and name in scans:
+            assert lines[name].startswith("failed") and "needs OCR: install tesseract-ocr" in lines[name]
+        else:
+            assert lines[name].startswith("indexed"), result.output
+    assert re.search(r"challenges\.pptx: 10 slides, \d+ chunks", result.output)
+    assert re.search(r"caitec participants\.xlsx: 4 row ranges, \d+ chunks", result.output)
+
+    settings = Settings()
+    assistant = Assistant(Retriever.load(settings, embedder=HashEmbedder()), None, settings, calibration=ALWAYS_ANSWER)
+    for source, (question, quoted, location) in QUESTIONS.items():
+        if TESSERACT is None and source in scans:
+            continue
+        answer = assistant.ask(question)
+        cited = [c for c in answer.citations if quoted in c.quote]
+        assert cited, (question, answer.answer, [(c.source, c.quote) for c in answer.citations])
+        assert cited[0].source == source and cited[0].location.startswith(location), cited[0]
+        if location.startswith("Sheet"):
+            assert re.fullmatch(r"Sheet 'Participants', rows \d+–\d+", cited[0].location)
+    if "participants zh.png" in lines:
+        answer = assistant.ask("黄梅波在哪所大学任教?")
+        assert any(c.source == "participants zh.png" and "黄梅波" in c.quote and c.location == "page 1"
+                   for c in answer.citations), answer

@@ -124,6 +124,21 @@ function addBot() {
   return { li, card, text, raw: "" };
 }
 
+// Where a citation or passage is: its label for a slide or a spreadsheet's rows ("slide 4", "Sheet 'Budget', rows
+// 12–18"), else "p. N" (PDF pages; notes, Word files and web pages are one page).
+function where(c) {
+  return c.location && !c.location.startsWith("page ") ? c.location : `p. ${c.page}`;
+}
+
+// The source viewer's line under the title: "Page 3 of 12", "Slide 4 of 10", "Sheet 'Budget', rows 12–18".
+function sourceMeta(citation, page) {
+  const loc = citation.location || "";
+  const of = page ? ` of ${page.pages}` : "";
+  if (loc.startsWith("slide ")) return `Slide ${citation.page}${of} · ${citation.source}`;
+  if (loc && !loc.startsWith("page ")) return `${loc} · ${citation.source}`;
+  return `Page ${page ? page.page : citation.page}${of} · ${citation.source}`;
+}
+
 // Text with [n] markers -> nodes, markers as buttons that open citation n.
 function withMarkers(text, citations) {
   const byN = new Map(citations.map((c) => [c.n, c]));
@@ -135,7 +150,7 @@ function withMarkers(text, citations) {
     if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
     out.push(el("button", {
       type: "button", class: "cite", "data-n": String(c.n),
-      "aria-label": `Source ${c.n}: ${c.title}, page ${c.page}`, title: `${c.title}, p. ${c.page}`,
+      "aria-label": `Source ${c.n}: ${c.title}, ${where(c).replace(/^p\. /, "page ")}`, title: `${c.title}, ${where(c)}`,
       onclick: (e) => openCitation(c, e.currentTarget),
     }, String(c.n)));
     last = m.index + m[0].length;
@@ -174,7 +189,7 @@ function renderFinal(view, answer) {
         const key = p.doc_id + ":" + p.page;
         if (seen.has(key) || seen.size >= 3) continue;
         seen.add(key);
-        ul.append(el("li", { text: `${p.title}, p. ${p.page}` }));
+        ul.append(el("li", { text: `${p.title}, ${where(p)}` }));
       }
       card.append(el("div", { class: "closest" }, el("span", { text: "Closest passages (not enough to answer):" }), ul));
     }
@@ -189,7 +204,7 @@ function renderFinal(view, answer) {
     el("span", { class: "cite", text: String(c.n) }),
     el("span", {},
       el("span", { class: "src-title", text: c.title }), " ",
-      el("span", { class: "src-page", text: `· p. ${c.page}` }),
+      el("span", { class: "src-page", text: `· ${where(c)}` }),
       el("span", { class: "src-quote", dir: "auto", text: `“${c.quote}”` })))));
   }
   card.append(list);
@@ -230,7 +245,7 @@ async function openCitation(citation, trigger) {
   panel.hidden = false;
   $("source-kicker").textContent = `Source [${citation.n}]`;
   $("source-title").textContent = citation.title;
-  $("source-meta").textContent = `Page ${citation.page} · ${citation.source}`;
+  $("source-meta").textContent = sourceMeta(citation, null);
   $("source-quote").textContent = "";
   const body = $("page-text");
   body.replaceChildren(el("span", { class: "loading", text: "Loading page…" }));
@@ -248,7 +263,7 @@ async function openCitation(citation, trigger) {
     return;
   }
   if (state.activeCite !== token) return;
-  $("source-meta").textContent = `Page ${page.page} of ${page.pages} · ${citation.source}`;
+  $("source-meta").textContent = sourceMeta(citation, page);
   const span = locate(page.text, citation.quote);
   if (!span) {
     $("source-quote").textContent = `“${citation.quote}”`;

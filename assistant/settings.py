@@ -199,7 +199,10 @@ class ServerSettings(BaseModel):
         64_000_000, ge=1_000_000, le=10_000_000_000,
         description="Request bodies being received at once, all together; a body that would go over gets 503.",
     )
-    backlog: int = Field(1024, ge=1, le=65535, description="Connections the kernel queues before they are accepted.")
+    backlog: int = Field(
+        128, ge=1, le=65535, description="Connections the kernel queues before they are accepted (also how many are "
+        "accepted at once: the descriptors above max_connections a burst can take for a moment).",
+    )
 
 
 class Settings(BaseSettings):

@@ -249,16 +249,20 @@ def test_bodies_being_received_share_one_budget(settings):
 
 def test_silent_connections_are_closed_and_cannot_lock_out_a_real_client(settings):
     """Finding 3: unfinished-header connections exhausted the descriptors; /healthz timed out."""
-    tight = with_server(settings, max_connections=5, header_timeout_s=1.0)
+    tight = with_server(settings, max_connections=5, header_timeout_s=3.0)
     with serving(create_app(tight, make_assistant(settings)), tight) as url:
-        silent = [raw(url) for _ in range(8)]  # more than the cap: the oldest are closed to let the newest in
+        silent = [raw(url) for _ in range(5)]  # the cap
         for sock in silent:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: loc")  # never finished
-        time.sleep(0.3)
+        time.sleep(0.2)
+        refused = raw(url)  # at the cap, and every idle one has just come: refused, at once
+        assert read_response(refused).startswith(b"HTTP/1.1 503")
+        refused.close()
+        time.sleep(1.2)  # now the oldest silent one may be closed to make room for a real client
         t0 = time.monotonic()
-        assert httpx.get(url + "/healthz", timeout=5).status_code == 200  # a real client gets in at once
+        assert httpx.get(url + "/healthz", timeout=5).status_code == 200
         assert time.monotonic() - t0 < 1
-        time.sleep(1.5)  # past the head deadline: every silent connection is closed
+        time.sleep(2.5)  # past the head deadline: every silent connection is closed
         for sock in silent:
             sock.settimeout(2)
             try:

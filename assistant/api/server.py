@@ -26,6 +26,9 @@ log = logging.getLogger("povqa.api")
 
 #: Descriptors kept for everything but connections: the index's files, models, logs, worker threads.
 RESERVED_FDS = 128
+#: An idle connection younger than this is never closed to make room: a client that has just connected has
+#: that long to send its request head before a newcomer can take its place (a newcomer is refused instead).
+EVICT_AFTER_S = 1.0
 MAX_HEADER_BYTES = 16 * 1024  # request line + headers
 
 
@@ -46,7 +49,7 @@ def connection_cap(settings: Settings) -> int:
     """settings.server.max_connections, lowered to fit the descriptors this process may still open."""
     limit = open_file_limit()
     in_use = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 16
-    room = limit - in_use - RESERVED_FDS
+    room = limit - in_use - RESERVED_FDS - settings.server.backlog  # a burst of accepts, closed a moment later
     cap = max(1, min(settings.server.max_connections, room))
     if cap < settings.server.max_connections:
         log.warning("at most %d connections (POVQA_SERVER__MAX_CONNECTIONS=%d does not fit the open-file limit %d; "
@@ -63,8 +66,8 @@ class GuardedH11(H11Protocol):
     """uvicorn's h11 protocol with a cap on open connections and a deadline for each request's head.
 
     At the cap, a new connection closes the connection that has waited longest without a request head (idle:
-    a slow or silent client, or a keep-alive one between requests); only when every connection is in the middle
-    of a request is the new one answered 503 and closed. So a flood of silent connections cannot lock out a
+    a slow or silent client, or a keep-alive one between requests), if that one has waited `EVICT_AFTER_S`;
+    otherwise the new one is answered 503 and closed. So a flood of silent connections cannot lock out a
     client that sends its request at once. Per server (`uvicorn_config` makes a subclass): `max_connections`,
     `header_timeout_s`, and the shared state below."""
 
@@ -93,7 +96,9 @@ class GuardedH11(H11Protocol):
     def _evict_oldest_idle(self) -> bool:
         cls = type(self)
         while cls.idle:
-            oldest = next(iter(cls.idle))
+            oldest, since = next(iter(cls.idle.items()))
+            if time.monotonic() - since < EVICT_AFTER_S:
+                return False
             oldest._forget()
             if not oldest.transport.is_closing():
                 oldest.transport.close()
@@ -119,7 +124,7 @@ class GuardedH11(H11Protocol):
             cls.counts, cls.logged = {}, now
 
     def _became_idle(self) -> None:
-        type(self).idle[self] = None
+        type(self).idle[self] = time.monotonic()
         self._disarm()
         self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_timeout)
 

@@ -59,6 +59,10 @@ def eval_(
         "--compare", help="Configs (JSON Settings overrides) to run side by side: --compare configs/dense.json configs/hybrid.json")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="xquad: folder holding xquad.<lang>.json.")] = None,
     langs: Annotated[Optional[list[str]], typer.Option("--langs", help="xquad: languages (e.g. --langs en es zh).")] = None,
+    answer: Annotated[bool, typer.Option("--answer", help=(
+        "xquad: the answering task (a fifth of the paragraphs left out; cited spans and refusals per language) "
+        "instead of retrieval."))] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="xquad --answer: a seeded sample of N questions per language.")] = None,
     index_dir: IndexDir = None,
 ) -> None:
     """Score the assistant on a question set: retrieval, citations, key facts, refusals, latency (see README)."""
@@ -67,7 +71,10 @@ def eval_(
 
     first, extra = args[0], args[1:]
     if first == "xquad":
-        _xquad(extra, data, langs, report, console)
+        if answer:
+            _xquad_answer(extra, data, langs, report, limit, url, api_key, console)
+        else:
+            _xquad(extra, data, langs, report, console)
         return
     configs = list(compare or [])
     if extra:
@@ -89,6 +96,17 @@ def _xquad(extra: list[str], data: Path | None, langs: list[str] | None, report:
     sys.stdout.write(result["table"])
     if report:
         console.print(f"report: {report / 'xquad.md'}", highlight=False)
+
+
+def _xquad_answer(extra: list[str], data: Path | None, langs: list[str] | None, report: Path | None,
+                  limit: int | None, url: str | None, api_key: str | None, console) -> None:
+    """`povqa eval xquad --answer [LANG ...]`: the XQuAD answering table on stdout (eval/xquad_answer.py)."""
+    from eval import xquad_answer
+
+    chosen = [l for item in (langs or []) + extra for l in item.split(",") if l]
+    outcome = xquad_answer.run(data or xquad_answer.DEFAULT_DATA, chosen or None, report or xquad_answer.DEFAULT_OUT,
+                               limit, url, api_key, log=lambda m: console.print(m, highlight=False))
+    sys.stdout.write(xquad_answer.markdown_table(outcome["results"]))
 
 
 def _evaluate(dataset: Path, url: str | None, api_key: str | None, report: Path | None, configs: list[Path],

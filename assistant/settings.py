@@ -183,8 +183,9 @@ class ServerSettings(BaseModel):
         "has gone away meanwhile is dropped unanswered.",
     )
     max_connections: int = Field(
-        200, ge=1, le=100_000, description="Open connections at most; one more is answered 503 and closed. Lowered "
-        "at start to fit the open-file limit (ulimit -n).",
+        200, ge=1, le=100_000, description="Open connections at most. At the limit a new one takes the place of "
+        "the connection that has waited longest (over a second) without sending a request; if there is none it is "
+        "answered 503 and closed. Lowered at start to fit the open-file limit (ulimit -n).",
     )
     header_timeout_s: float = Field(
         10.0, gt=0, le=600, description="A connection must send its request line and headers within this many "

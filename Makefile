@@ -63,12 +63,14 @@ bench-xquad: install
 	$(PY) -m eval.xquad
 
 # Reliability runs of the README's table: bad files (50 MB note, 10,000-page PDF), 20 random SIGKILLs of
-# `povqa index`, schemathesis with 200 examples per operation, 50 clients x 60 s against the real index.
+# `povqa index`, schemathesis with 200 examples per operation, 50 clients x 60 s against the real index, and
+# the hostile clients of issue 18 (100,000-character history, 1,200 slow bodies, 2 x 9,990 silent connections).
 bench-reliability: install
 	$(PY) -m bench.badfiles --note-mb 50 --pdf-pages 10000
 	$(PY) -m bench.crash --runs 20
 	$(PY) -m bench.fuzz --examples 200
 	$(PY) -m bench.load --clients 50 --seconds 60 --index-dir $${POVQA_INDEX_DIR:-.povqa/index}
+	$(PY) -m bench.abuse --index-dir $${POVQA_INDEX_DIR:-.povqa/index} --write
 
 # Performance benchmarks; each writes its section of bench/RESULTS.md (see there for what they measure).
 # bench-query builds synthetic indexes up to 1M chunks under BENCH_WORK (~25 GB of disk at 1M; default: the

@@ -39,11 +39,11 @@ TESSERACT_PACKAGES = ("tesseract-ocr", "tesseract-ocr-eng", "tesseract-ocr-chi-s
 NEEDS_OCR = f"needs OCR: install tesseract-ocr (apt-get install {' '.join(TESSERACT_PACKAGES)})"
 
 #: The language packs to read a page with, by the script tesseract's OSD finds on it. Latin-script pages get
-#: English, French, Spanish and Portuguese together (same recall on English pages as English alone, ~15% slower;
-#: Swahili reads well with them, its letters being plain Latin ones); Han gets Simplified Chinese alone (98%
-#: of the characters of the test scan, 96% with English added).
+#: English, French, Spanish, Portuguese and Swahili together (the same recall on the English test pages as
+#: English alone, at most ~15% slower); Han gets Simplified Chinese alone (98% of the characters of the test
+#: scan, 96% with English added); Arabic and Bengali their own pack with English for the Latin words.
 SCRIPT_LANGUAGES = {
-    "Latin": ("eng", "fra", "spa", "por"),
+    "Latin": ("eng", "fra", "spa", "por", "swa"),
     "Han": ("chi_sim",),
     "Arabic": ("ara", "eng"),
     "Bengali": ("ben", "eng"),

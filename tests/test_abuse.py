@@ -138,10 +138,12 @@ def test_a_100k_character_history_turn_is_cut_and_old_turns_dropped(settings):
         r = c.post("/v1/chat/completions", json={"model": "povqa", "messages": messages})
         assert r.status_code == 200, r.text
     server = settings.server
+    assert len(Recording.calls) == 2
     for _, used in Recording.calls:
         assert len(used) == server.max_history_turns
-        assert max(len(t["content"]) for t in used) == server.max_history_chars
-        assert used[-2]["content"] == long_turn[-server.max_history_chars:]  # the turn's end: nearest the follow-up
+        assert max(len(t["content"]) for t in used if t["role"] == "user") == server.max_history_chars
+        assert used[-2]["content"] == long_turn[-server.max_history_chars:]  # the question's end: nearest the follow-up
+        assert used[-1]["content"] == "答案" * 500  # an answer keeps what an LLM answerer reads of it
 
 
 def test_a_client_that_leaves_while_its_question_waits_is_not_answered(settings):

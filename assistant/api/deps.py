@@ -79,9 +79,15 @@ def check_question(question: str, settings: Settings) -> str:
     return question
 
 
+#: Of an earlier answer, what an LLM answerer reads (`assistant.llm.render_history`); nothing else reads them.
+ANSWER_TURN_CHARS = 1000
+
+
 def recent_history(turns: list[tuple[str, str]], settings: Settings) -> list[dict]:
-    """The turns a question takes, checked: the last `server.max_history_turns`, each cut to its last
-    `server.max_history_chars` characters (the work a follow-up costs grows with the previous turn's length)."""
+    """The turns a question takes, checked: the last `server.max_history_turns`; each user turn cut to its last
+    `server.max_history_chars` characters (a follow-up is embedded with the previous question: the work grows
+    faster than its length), each assistant turn to its first `ANSWER_TURN_CHARS`."""
     keep, chars = settings.server.max_history_turns, settings.server.max_history_chars
     recent = turns[len(turns) - keep:] if keep else []
-    return [{"role": role, "content": check_text(content[-chars:], "history")} for role, content in recent]
+    return [{"role": role, "content": check_text(content[-chars:] if role == "user" else content[:ANSWER_TURN_CHARS],
+                                                 "history")} for role, content in recent]

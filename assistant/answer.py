@@ -13,7 +13,17 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Literal
 
-from assistant.cues import about_the_document, asked_amount, opens_with_reference, stated_count, states_amount
+from assistant.cues import (
+    about_the_document,
+    asked_amount,
+    asks_why_or_how,
+    completes,
+    introduces,
+    is_list_item,
+    opens_with_reference,
+    stated_count,
+    states_amount,
+)
 from assistant.lists import labelled_items, list_intro
 from assistant.question import Question, as_question, content_tokens
 from assistant.retrieval import Hit
@@ -95,7 +105,9 @@ class ExtractiveAnswerer(Answerer):
             ordered = ([intro] if intro else []) + items[: settings.briefing_max + 2]  # the list, in the document's order
         else:
             chosen = self._briefing(candidates) if mode == "briefing" else self._answer(candidates)
-            ordered = chosen if mode == "briefing" else reading_order(self._with_context(chosen))
+            if mode != "briefing":
+                chosen = self._span(self._with_context(chosen), question)
+            ordered = chosen if mode == "briefing" else reading_order(chosen)
         citations = [citation_for(n, s) for n, s in enumerate(ordered, 1)]
         if mode == "briefing" or items:
             text = "\n".join(f"{'' if s is intro else '- '}{shown(s.text)} [{n}]" for n, s in enumerate(ordered, 1))
@@ -132,6 +144,38 @@ class ExtractiveAnswerer(Answerer):
                                 s.hit.chunk.sentence_pages[s.index - 1], s.score, None)
                 if is_answer_like(previous_text) and not self._redundant(prev, out):
                     out.append(prev)
+        return out
+
+    def _span(self, chosen: list[Sentence], question: Question) -> list[Sentence]:
+        """The best sentence as an evidence span: the sentences after it from its passage when it announces them
+        (a colon, "include", "the following", a list item next: up to `span_max` of them, the list's items while
+        they last), or when the next one completes it ("For example, ...", "This is because ..."), or, for a
+        why/how question, the next statement (the reason often follows the sentence that restates the question).
+        A question asking for a number or an amount keeps its one sentence."""
+        if not self.settings.span_max or question.wants_number or question.amount is not None or not chosen:
+            return chosen
+        best = chosen[0]
+        texts = best.hit.chunk.sentence_texts()
+        following = list(range(best.index + 1, len(texts)))
+        if not following:
+            return chosen
+        first = texts[following[0]]
+        if introduces(best.text) or is_list_item(first):
+            take = []
+            for j in following[: self.settings.span_max]:
+                if take and is_list_item(texts[take[0]]) and not is_list_item(texts[j]):
+                    break  # the list has ended
+                take.append(j)
+        elif completes(first) or (asks_why_or_how(question.text) and is_answer_like(first)):
+            take = following[:1]
+        else:
+            return chosen
+        out = list(chosen)
+        for j in take:
+            extra = Sentence(best.hit_rank, best.hit, j, texts[j], best.hit.chunk.sentence_pages[j], best.score,
+                             best.hit.sentence_vectors[j] if best.hit.sentence_vectors is not None else None)
+            if not any(s.hit.chunk.chunk_id == extra.hit.chunk.chunk_id and s.index == j for s in out):
+                out.append(extra)
         return out
 
     def _briefing(self, candidates: list[Sentence]) -> list[Sentence]:

@@ -154,3 +154,37 @@ def about_the_document(text: str) -> bool:
 def opens_with_reference(text: str) -> bool:
     """A sentence that opens with a word pointing back at the one before ("It", "This", "They" ...)."""
     return bool(OPENING_REFERENCE.match(text))
+
+
+INTRODUCES = cue_pattern(tables.INTRODUCES_WORDS)
+COMPLETES = cue_pattern(tables.COMPLETES_WORDS)
+WHY_HOW = cue_pattern(tables.WHY_HOW_WORDS, tables.WHY_HOW_CUES)
+#: A list item's opening: "1.", "(2)", "a)", "•", "-", "–", "▪".
+LIST_ITEM = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|\(?[a-hA-H][.)]|[•·▪◦●\-–*])\s+")
+
+
+def introduces(text: str) -> bool:
+    """The sentence announces what follows: it ends with a colon, or an `INTRODUCES_WORDS` cue sits in its second
+    half ("Some of these challenges include: ..." cut after the first item counts too: the cue, then a list)."""
+    stripped = text.rstrip()
+    if stripped.endswith((":", "：")):
+        return True
+    match = None
+    for match in INTRODUCES.finditer(stripped):
+        pass
+    return match is not None and match.start() >= len(stripped) / 2
+
+
+def completes(text: str) -> bool:
+    """The sentence opens by completing the one before ("For example, ...", "This is because ...")."""
+    match = COMPLETES.match(text.lstrip())
+    return match is not None
+
+
+def is_list_item(text: str) -> bool:
+    return bool(LIST_ITEM.match(text))
+
+
+def asks_why_or_how(text: str) -> bool:
+    """"Why ...?", "How do ...?" (not "how many"): the answer is a reason or a way."""
+    return bool(WHY_HOW.search(text)) and QUANTITY.search(text) is None

@@ -98,6 +98,9 @@ class AnswerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_sentences: int = Field(3, ge=1, le=20, description="Most sentences an answer quotes (before context sentences).")
+    span_max: int = Field(
+        4, ge=0, le=20, description="Most sentences quoted after the best one when it announces them (a colon, "
+        "'include', a list) or the next one completes it ('For example, ...'); 0 quotes single sentences.")
     margin: float = Field(
         2.0, ge=0.0, description="How far (score units) below the best sentence other quoted sentences may score."
     )

@@ -233,6 +233,35 @@ OPENING_REFERENCES = {
     "en": ["It", "This", "These", "They", "Its", "Their", "Such", "He", "She"],
 }
 
+#: A sentence that announces what the next sentences hold ("Some of these challenges include:", "... the
+#: following steps", "... as follows"): the answer quotes the run of sentences after it. A sentence ending with a
+#: colon, or followed by a list item, counts in any language. In the documents' language; matched without case.
+INTRODUCES_WORDS = {
+    "en": ["includ(e|es|ing)", "the following", "as follows", "such as", "namely", "for example", "for instance"],
+}
+#: Words that open a sentence completing the one before ("For example, ...", "This is because ..."): quoted with it.
+COMPLETES_WORDS = {
+    "en": ["for example", "for instance", "e\\.g", "in particular", "this (is|was) because", "because",
+           "as a result", "therefore", "thus", "hence", "first(ly)?", "second(ly)?", "specifically"],
+}
+
+#: "Why ...?", "How ...?" (not "how many"): the answer is a reason or a way, which the sentence after the one that
+#: best matches the question often completes.
+WHY_HOW_WORDS = {
+    "en": ["why", "how(?! (many|much|long|old|often))", "in what way", "for what reason"],
+    "fr": ["pourquoi", "comment"],
+    "es": ["por qu[eé]", "c[oó]mo(?! (muchos?|muchas?))"],
+    "pt": ["por qu[eê]", "porque", "como"],
+    "sw": ["kwa nini", "jinsi", "vipi", "kwa namna gani"],
+    "de": ["warum", "wieso", "weshalb", "wie(?! viele?)"],
+}
+WHY_HOW_CUES = {
+    "zh": ["为什么", "为何", "如何", "怎样", "怎么"],
+    "ar": ["لماذا", "كيف"],
+    "bn": ["কেন", "কীভাবে", "কিভাবে"],
+    "hi": ["क्यों", "कैसे"],
+}
+
 #: Question marks: a sentence ending with one is a question, not an answer (Latin, full-width, Arabic).
 QUESTION_MARKS = {
     "en": "?",

@@ -70,7 +70,7 @@ bench-reliability: install
 	$(PY) -m bench.crash --runs 20
 	$(PY) -m bench.fuzz --examples 200
 	$(PY) -m bench.load --clients 50 --seconds 60 --index-dir $${POVQA_INDEX_DIR:-.povqa/index}
-	$(PY) -m bench.abuse --index-dir $${POVQA_INDEX_DIR:-.povqa/index} --write
+	$(PY) -m bench.abuse --index-dir $${POVQA_INDEX_DIR:-.povqa/index} --omp-passive --write
 
 # Performance benchmarks; each writes its section of bench/RESULTS.md (see there for what they measure).
 # bench-query builds synthetic indexes up to 1M chunks under BENCH_WORK (~25 GB of disk at 1M; default: the

@@ -550,3 +550,17 @@ def test_v1_honours_max_tokens_stop_and_include_usage(client):
 def test_server_settings_are_described():
     for name, field in ServerSettings.model_fields.items():
         assert field.description, name
+
+
+def test_the_abuse_bench_runs_small(tmp_path):
+    """`python -m bench.abuse` (the full run is in bench/RESULTS.md), small and against the fake index."""
+    out = tmp_path / "abuse.json"
+    r = subprocess.run([sys.executable, "-m", "bench.abuse", "--fake", "--slow", "6", "--body-kb", "200", "--idle", "40",
+                        "--procs", "1", "--hold", "3", "--history-chars", "20000", "--json", str(out)],
+                       cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert {h["status"] for h in result["history"].values()} == {200}
+    for case in ("slow_bodies", "silent"):
+        assert result[case]["after"]["fds"] <= result[case]["before"]["fds"] + 3, result[case]
+    assert "| slow bodies |" in r.stdout and "| silent connections |" in r.stdout

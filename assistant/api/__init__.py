@@ -3,7 +3,8 @@
 Routes (all errors are JSON ``{"detail": "..."}``):
 
     GET  /                                  the chat page (assistant/static/)
-    GET  /healthz                           200 with counts once the index is loaded, 503 otherwise
+    GET  /healthz                           200 with counts once the index is loaded, 503 (Retry-After) if it
+                                            is not, or is damaged on disk
     POST /api/ask                           Answer JSON, or server-sent events with ``"stream": true``
     POST /api/search                        {"results": [SearchResult, ...]}
     GET  /api/documents                     {"documents": [...]}
@@ -19,14 +20,19 @@ The modules:
     routes.py      /, /docs, /healthz and /api/*
     openai.py      the OpenAI-compatible /v1 adapter
     streaming.py   server-sent events (the event order is described there)
-    live.py        LiveAssistant: the served Assistant, hot-swapped when the index changes
-    middleware.py  the body limit, secret redaction in logs, the open-server warning
+    live.py        LiveAssistant: the served Assistant, hot-swapped when the index changes, and whether its
+                   files were damaged after loading
+    middleware.py  the guards: security headers, the Host check of an open server, the key before the body,
+                   body limits (size, time, all bodies together), errors as JSON; key redaction in logs
+    slots.py       at most `server.max_concurrent_answers` questions at once; a client that leaves is dropped
+    server.py      `povqa serve`'s uvicorn: a connection cap below ulimit -n, a deadline for request heads
 
 The index and embedder are loaded in the lifespan into ``app.state.live`` (a `LiveAssistant`), which swaps in
 a new index version in the background when `povqa index` writes one (no restart). Settings come
 from ``Depends(get_settings)`` (override with ``app.dependency_overrides`` or ``create_app(settings)``).
-``Assistant.ask`` is synchronous CPU work: it runs in the threadpool (plain ``def`` endpoints,
-``run_in_threadpool``), so requests run concurrently without a global lock.
+``Assistant.ask`` is synchronous CPU work: it runs in the threadpool (through `slots.Slots`), so requests run
+concurrently, up to `server.max_concurrent_answers`, without a global lock. The limits are the settings of
+``Settings.server`` (README, "Limits" and "Public deployment").
 """
 
 from assistant.api.app import create_app

@@ -9,7 +9,6 @@ import json
 import logging
 import re
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -262,11 +261,10 @@ class RedactSecret(logging.Filter):
 
     @staticmethod
     def _char(ch: str) -> str:
-        forms = [re.escape(ch)]
-        encoded = quote(ch, safe="")
-        if encoded != ch:
-            hexes = encoded.split("%")[1:]
-            forms.append("".join(f"%(?:25)?(?i:{h})" for h in hexes))
+        """One character of the secret: itself, or its UTF-8 bytes percent-encoded (once or twice; even letters
+        and digits, which a client may encode too)."""
+        hexes = [f"{b:02X}" for b in ch.encode()]
+        forms = [re.escape(ch), "".join(f"%(?:25)?(?i:{h})" for h in hexes)]
         if ch == " ":
             forms.append(r"\+")
         return "(?:" + "|".join(forms) + ")"

@@ -287,3 +287,39 @@ def test_one_file_of_each_format_is_indexed_and_answers_with_its_location(tmp_pa
         answer = assistant.ask("黄梅波在哪所大学任教?")
         assert any(c.source == "participants zh.png" and "黄梅波" in c.quote and c.location == "page 1"
                    for c in answer.citations), answer
+
+
+def test_a_pdf_read_without_ocr_is_read_again_once_an_engine_is_there(tmp_path, monkeypatch):
+    from fpdf import FPDF
+
+    from assistant.settings import Settings
+    from indexer import build
+    from indexer.loaders import scans
+    from indexer.store import IndexReader
+    from tests.conftest import HashEmbedder
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.multi_cell(0, 8, "Deep wells brought clean water to drought-stricken districts in the north. " * 8)
+    pdf.add_page()
+    pdf.image(fx.english_page("Background", dpi=100)[0], x=0, y=0, w=210)
+    pdf.output(str(folder / "field report.pdf"))
+    engine = FixedTextOcr("Back in 2003, a group of Chinese government leaders discussed a training center.")
+
+    def index(ocr):
+        monkeypatch.setattr(scans, "get_ocr_engine", lambda: ocr)
+        monkeypatch.setattr(build, "get_ocr_engine", lambda: ocr)
+        report = build.build_index([folder], Settings().build_settings(), embedder=HashEmbedder(), second_embedder=None)
+        reader = IndexReader.open(Settings().index_dir)
+        document = next(iter(reader.documents.values()))
+        return report.files[0].status, document.ocr, reader.pages(document.doc_id), reader.manifest["ocr"]
+
+    status, ocr, pages, manifest = index(None)  # page 2 is a scan and there is no engine: indexed without it
+    assert (status, ocr, pages[1], manifest) == ("indexed", "none", "", None)
+    status, ocr, pages, manifest = index(engine)  # an engine now: the file is read again, page 2 too
+    assert (status, ocr, manifest["name"]) == ("indexed", "fixed 1", "fixed") and pages[1].startswith("Back in 2003")
+    status, ocr, pages, _ = index(None)  # the engine gone: what it read is kept
+    assert (status, ocr) == ("unchanged", "fixed 1") and pages[1].startswith("Back in 2003")

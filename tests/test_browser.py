@@ -139,8 +139,13 @@ def test_ask_stream_and_show_the_cited_quote_in_its_page(settings, browser):
         sync_api.expect(refusal).to_have_class("card refusal", timeout=15_000)
         sync_api.expect(refusal.locator(".card-label")).to_contain_text("Not answered by the documents")
         assert refusal.locator(".cite").count() == 0
+        # ... and still shows the closest passages, with their text, so the reader can judge (issue 17)
+        closest = refusal.locator(".closest li")
+        assert closest.count() >= 1
+        assert closest.first.locator(".src-quote").inner_text().strip()
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         page.screenshot(path=str(ARTIFACTS / "chat-conversation.png"))
+        refusal.screenshot(path=str(ARTIFACTS / "chat-refusal-passages.png"))
 
         # Phone-sized screen: no horizontal scrolling, the source opens as a sheet.
         phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)

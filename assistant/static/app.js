@@ -189,9 +189,14 @@ function renderFinal(view, answer) {
         const key = p.doc_id + ":" + p.page;
         if (seen.has(key) || seen.size >= 3) continue;
         seen.add(key);
-        ul.append(el("li", { text: `${p.title}, ${where(p)}` }));
+        const excerpt = p.text.length > 320 ? p.text.slice(0, 320).replace(/\s+\S*$/, "") + " …" : p.text;
+        ul.append(el("li", {},
+          el("span", { class: "src-title", text: p.title }), " ",
+          el("span", { class: "src-page", text: `· ${where(p)}` }),
+          el("span", { class: "src-quote", dir: "auto", text: excerpt })));
       }
-      card.append(el("div", { class: "closest" }, el("span", { text: "Closest passages (not enough to answer):" }), ul));
+      card.append(el("div", { class: "closest" },
+        el("span", { text: "Closest passages in the documents (judge for yourself; not enough to answer):" }), ul));
     }
     return;
   }

@@ -313,15 +313,18 @@ def render_page(paragraphs: list[str], dpi: int = 300, font: str = "DejaVu Serif
     from PIL import Image, ImageDraw, ImageFont
 
     found = font_file(font)
-    if found is None:
-        raise RuntimeError(f"no font matching {font!r} (install fonts-dejavu-core / fonts-noto-cjk)")
-    face = ImageFont.truetype(found[0], round(size_pt * dpi / 72), index=found[1])
+    cjk = bool(re.search(r"[\u4e00-\u9fff]", " ".join(paragraphs)))
+    if found is not None:
+        face = ImageFont.truetype(found[0], round(size_pt * dpi / 72), index=found[1])
+    elif not cjk:  # no fontconfig or no such font: Pillow's own scalable Latin font
+        face = ImageFont.load_default(size=round(size_pt * dpi / 72))
+    else:
+        raise RuntimeError(f"no font matching {font!r} (apt-get install fonts-noto-cjk)")
     width, height, margin = round(8.27 * dpi), round(11.69 * dpi), dpi
     image = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(image)
     line_height = round(size_pt * dpi / 72 * 1.35)
     y, rendered = margin, []
-    cjk = bool(re.search(r"[\u4e00-\u9fff]", " ".join(paragraphs)))
     for paragraph in ([heading] if heading else []) + paragraphs:
         lines = _wrap(paragraph, face, width - 2 * margin, by_char=cjk)
         if y + len(lines) * line_height > height - margin:

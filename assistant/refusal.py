@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.cues import states_amount
-from assistant.question import Question
+from assistant.question import Question, content_tokens
 from assistant.retrieval import Hit, Query, Retriever
 from assistant.settings import Settings
 from indexer.tokenize import tokenize
@@ -73,8 +73,17 @@ class Calibration:
     3. `unstated`: 1 when the question asks for an amount of money or a rate (`Question.amount`) and none of
        the top three passages states one ("What was IPRCC's budget in 2010?" against passages with no sum of
        money), else 0.
-    Fitted on the development set by `povqa calibrate --write` (eval/calibrate.py), which writes it where
-    `refusal.calibration_file` says (by default the shipped assistant/calibration.json).
+    Then four features on no language's cosine scale (`EXTRA_FEATURES`, weighted by `w_extra`):
+    4. `sentence_z`: the best sentence's fused score, a z-score over the candidate sentences (how far the best
+       sentence stands out from the others retrieved, whatever the language's cosines);
+    5. `overlap`: the largest share of the question's key terms (`Question.key_terms`: put into the corpus's
+       words by the index's lexicon for a question in another language) that one sentence of the top three
+       passages holds;
+    6. `agree`: 1 when the two embedders rank the same passage first (or there is one embedder), else 0;
+    7. `margin`: the fused score of the first passage minus the second's.
+    Fitted by `povqa calibrate --write` (eval/calibrate.py) on the tuning part of our set and, with
+    `--xquad`, on XQuAD answering questions of even-numbered articles; written where `refusal.calibration_file`
+    says (by default the shipped assistant/calibration.json).
     """
 
     bias: float
@@ -82,13 +91,15 @@ class Calibration:
     w_missing: float
     threshold: float = 0.5
     w_unstated: float = 0.0
+    w_extra: tuple[float, ...] = ()
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Calibration":
         """The model in `path` (a JSON file `povqa calibrate --write` wrote), by default the shipped one."""
         data = json.loads((path or CALIBRATION_FILE).read_text("utf-8"))
+        extra = data.get("w_extra") or {}
         return cls(data["bias"], data["w_cosine"], data["w_missing"], data.get("threshold", 0.5),
-                   data.get("w_unstated", 0.0))
+                   data.get("w_unstated", 0.0), tuple(float(extra.get(name, 0.0)) for name in EXTRA_FEATURES))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Calibration":
@@ -96,10 +107,11 @@ class Calibration:
 
     @staticmethod
     def features(query: Query, hits: list[Hit], retriever: Retriever,
-                 question: Question | None = None) -> tuple[float, float, float]:
-        """(cosine, missing, unstated) for `query`'s question (analysed as `question`, when given)."""
+                 question: Question | None = None) -> tuple[float, ...]:
+        """(cosine, missing, unstated, *EXTRA_FEATURES) for `query`'s question (analysed as `question`, when
+        given)."""
         if not hits or query.best_sentence_cosine is None:
-            return (-1.0, 1.0, 1.0)
+            return (-1.0, 1.0, 1.0, -3.0, 0.0, 0.0, 0.0)
         question = question or Question.analyse(query.text, query.language)
         reference = retriever.reference_cosine(query.language)
         if reference is None:  # a language without a mean vector: the average reference of the known ones
@@ -115,8 +127,33 @@ class Calibration:
             missing = sum(not has_cognate(t, top, index=index) for t in terms) / len(terms)
         amount = question.amount
         unstated = float(amount is not None and not states_amount(amount, passages))
-        return (query.best_sentence_cosine - reference, missing, unstated)
+        core = (query.best_sentence_cosine - reference, missing, unstated)
+        return core + _scale_free(question, hits, getattr(retriever, "lexicon", None))
 
-    def probability(self, features: tuple[float, float, float]) -> float:
+    def probability(self, features: tuple[float, ...]) -> float:
         z = self.bias + self.w_cosine * features[0] + self.w_missing * features[1] + self.w_unstated * features[2]
+        z += sum(w * f for w, f in zip(self.w_extra, features[3:]))
         return 1.0 / (1.0 + math.exp(-z))
+
+
+#: The refusal features after (cosine, missing, unstated), in `Calibration.features`' order.
+EXTRA_FEATURES = ("sentence_z", "overlap", "agree", "margin")
+
+
+def _scale_free(question: Question, hits: list[Hit], lexicon) -> tuple[float, float, float, float]:
+    """(sentence_z, overlap, agree, margin): see `Calibration`."""
+    best = max((float(np.max(h.sentence_scores)) for h in hits
+                if h.sentence_scores is not None and len(h.sentence_scores)), default=-3.0)
+    terms = question.key_terms(lexicon)
+    overlap = 0.0
+    if terms:
+        for h in hits[:3]:
+            for text in h.chunk.sentence_texts():
+                overlap = max(overlap, len(terms & content_tokens(text)) / len(terms))
+    agree = 1.0
+    if len(hits) > 1 and all("use" in h.components for h in hits):
+        top_dense = max(range(len(hits)), key=lambda i: hits[i].components["dense"])
+        top_use = max(range(len(hits)), key=lambda i: hits[i].components["use"])
+        agree = float(top_dense == top_use)
+    margin = hits[0].score - hits[1].score if len(hits) > 1 else 1.0
+    return (best, overlap, agree, float(margin))

@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,15 +139,42 @@ def build(data: XQuAD, left_out: list[int], out: Path, settings_for):
 
 
 def _asker(settings, url: str | None, api_key: str | None):
+    """A function from a language's questions to their answers (dicts in the public shape)."""
     if url:
         from eval.harness import HttpTarget
 
         target = HttpTarget(url, api_key)
-        return lambda q: target.ask(q, None, "answer")
+        return lambda questions: [target.ask(q, None, "answer") for q in questions]
     from assistant.pipeline import Assistant
 
     assistant = Assistant.load(settings)
-    return lambda q: assistant.ask(q).model_dump(mode="json")
+    return lambda questions: ask_batched(assistant, questions)
+
+
+@contextmanager
+def batched(retriever, questions: list[str]):
+    """While inside, `retriever.prepare` returns the queries of `questions` embedded beforehand in batches
+    (`prepare_batch`, what `prepare` does one at a time): the same queries, several times faster on a CPU."""
+    prepared = dict(zip(questions, retriever.prepare_batch(questions)))
+    single = retriever.prepare
+
+    def prepare(question, context=None, language=None):
+        query = prepared.pop(question, None) if context is None else None
+        if query is None or (language is not None and query.language != language):
+            return single(question, context, language)
+        return query
+
+    retriever.prepare = prepare
+    try:
+        yield
+    finally:
+        retriever.prepare = single
+
+
+def ask_batched(assistant, questions: list[str]) -> list[dict]:
+    """`assistant.ask` for each question (see `batched`)."""
+    with batched(assistant.retriever, questions):
+        return [assistant.ask(q).model_dump(mode="json") for q in questions]
 
 
 def run(data_dir: Path = DEFAULT_DATA, langs: list[str] | None = None, out: Path = DEFAULT_OUT,
@@ -166,7 +194,8 @@ def run(data_dir: Path = DEFAULT_DATA, langs: list[str] | None = None, out: Path
     rows, results = [], {}
     for lang in langs:
         t1 = time.perf_counter()
-        lang_rows = [score_answer(case, ask(case.question)) for case in cases(data, answers, left_out, lang, limit)]
+        chosen = cases(data, answers, left_out, lang, limit)
+        lang_rows = [score_answer(case, answer) for case, answer in zip(chosen, ask([c.question for c in chosen]))]
         rows += lang_rows
         results[lang] = {**summarise(lang_rows), "seconds": round(time.perf_counter() - t1, 1)}
         r = results[lang]

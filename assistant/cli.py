@@ -76,6 +76,7 @@ def index(
     index_dir: IndexDir = None,
 ) -> None:
     """Index PDFs and notes (.md, .txt). Only new or changed files are embedded."""
+    from indexer.backend import StoreUnavailable
     from indexer.build import build_index
     from indexer.embedders import EmbedderError
     from indexer.store import IndexError_
@@ -89,7 +90,7 @@ def index(
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             report = build_index(paths, settings.build_settings(), progress=_RichProgress(progress))
-    except (IndexError_, EmbedderError) as exc:
+    except (IndexError_, EmbedderError, StoreUnavailable) as exc:
         _fail(str(exc))
     except OSError as exc:  # a read-only or full disk, a folder of someone else's: one line, no traceback
         _fail(_os_problem(exc, "written", settings.index_dir))
@@ -107,12 +108,13 @@ def index(
 
 def _load_retriever(settings: Settings):
     from assistant.retrieval import Retriever
+    from indexer.backend import StoreUnavailable
     from indexer.embedders import EmbedderError
     from indexer.store import IndexError_
 
     try:
         return Retriever.load(settings)
-    except (IndexError_, EmbedderError) as exc:
+    except (IndexError_, EmbedderError, StoreUnavailable) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(_os_problem(exc, "read", settings.index_dir))

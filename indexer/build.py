@@ -132,7 +132,7 @@ def build_index(
         report.documents = len(pending)
         report.chunks = sum(len(p.chunks) for p in pending)
         if _unchanged(previous, pending, to_embed):
-            report.index_path = previous.path
+            report.index_path = previous.location
         else:
             report.index_path = _write(store, pending, settings, embedder, second, previous, progress)
             report.written = True

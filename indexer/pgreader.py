@@ -83,6 +83,10 @@ class PgReader(IndexReader):
         self._bm25 = None
 
     @property
+    def location(self) -> Path:
+        return Path(f"{self.store.label}#generation-{self.generation_id}")
+
+    @property
     def generation(self) -> tuple[str, int]:
         return (self.store.label, self.generation_id)
 

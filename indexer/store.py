@@ -317,6 +317,11 @@ class IndexReader:
         self._bm25: BM25 | None = None
 
     @property
+    def location(self) -> Path:
+        """Where this version is, for people (`povqa index` prints it)."""
+        return self.path
+
+    @property
     def generation(self) -> Path:
         """What the store's `current()` returns while this reader's version is current (the server's reload check)."""
         return self.path

@@ -290,3 +290,13 @@ def test_database_outage_answers_503_then_recovers(tmp_path):
         close_database_stores()
         server.cleanup()
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    monkeypatch.setenv("POVQA_STORE", f"postgresql://povqa@/povqa?host={tmp_path}")  # no server on that socket
+    result = CliRunner().invoke(app, ["search", "wells"])
+    assert result.exit_code == 2 and "cannot be reached" in result.output and "Traceback" not in result.output

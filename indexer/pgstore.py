@@ -48,8 +48,9 @@ from indexer.store import IndexBusy, IndexNotFound, IndexWriter
 
 log = logging.getLogger(__name__)
 
-#: From this many chunks a generation gets an HNSW index and readers search it; below, FAISS over the arrays (the
-#: same index the file store writes). bench/pg_store.py measured it (bench/RESULTS.md).
+#: From this many chunks a generation gets an HNSW index and readers search it; below, the dense.faiss the build
+#: wrote (the file store's own index: flat up to index.flat_limit, then IVF). A choice, not a measured optimum:
+#: bench/pg_store.py measures both sides at 100k chunks (bench/RESULTS.md).
 ANN_MIN_CHUNKS = 50_000
 PART_BYTES = 32 << 20  # a bytea value per 32 MB of an array file
 LEASE_S = 120
@@ -248,11 +249,12 @@ class PgStore(Store):
                 log.warning("could not renew index leases: %s", exc)
 
     # -- writing -----------------------------------------------------------------------------------------
-    def upload(self, folder: Path, manifest: dict[str, Any], ann_min: int = ANN_MIN_CHUNKS,
+    def upload(self, folder: Path, manifest: dict[str, Any], ann_min: int | None = None,
                timings: dict[str, float] | None = None) -> int:
         """Copy a finished build folder into a new generation and make it current, in one transaction (the
         seconds of its steps go into `timings` when given)."""
         timings = {} if timings is None else timings
+        ann_min = ANN_MIN_CHUNKS if ann_min is None else ann_min
         t0 = time.perf_counter()
         dim = int(manifest["embedder"]["dim"])
         n_chunks = int(manifest["chunks"])

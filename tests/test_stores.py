@@ -300,3 +300,17 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path, monkeypat
     monkeypatch.setenv("POVQA_STORE", f"postgresql://povqa@/povqa?host={tmp_path}")  # no server on that socket
     result = CliRunner().invoke(app, ["search", "wells"])
     assert result.exit_code == 2 and "cannot be reached" in result.output and "Traceback" not in result.output
+
+
+def test_pgvector_hnsw_search_finds_what_exact_search_finds(tmp_path, database, monkeypatch):
+    """Above ANN_MIN_CHUNKS the reader asks pgvector's HNSW index for its dense candidates (re-scored exactly)."""
+    monkeypatch.setattr("indexer.pgstore.ANN_MIN_CHUNKS", 1)
+    index_notes(tmp_path / "notes", SAMPLE_NOTES, settings_for(FILES, tmp_path / "f"))
+    settings = index_notes(tmp_path / "notes", SAMPLE_NOTES, settings_for(database, tmp_path / "p"))
+    reader = settings.get_store().open_reader()
+    assert reader.ann == "hnsw" and not reader.exact_faiss
+    vectors = np.asarray(reader.array(PRIMARY))
+    _, found = reader.faiss_index.search(vectors[1:2], 3)
+    assert found[0][0] == 1 and len(set(found[0].tolist())) == min(3, reader.n_chunks)
+    reader.close()
+    assert answers(settings) == answers(settings_for(FILES, tmp_path / "f"))

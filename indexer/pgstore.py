@@ -80,6 +80,7 @@ CREATE TABLE {s}.chunks (row int PRIMARY KEY, chunk_id text NOT NULL, doc_id tex
     dense vector({dim}) NOT NULL);
 CREATE TABLE {s}.pages (doc_id text NOT NULL, n int NOT NULL, text text NOT NULL, PRIMARY KEY (doc_id, n));
 CREATE TABLE {s}.files (name text NOT NULL, part int NOT NULL, data bytea NOT NULL, PRIMARY KEY (name, part));
+ALTER TABLE {s}.files ALTER COLUMN data SET STORAGE EXTERNAL;  -- float arrays do not compress: do not try
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -140,6 +141,9 @@ def test_an_index_from_before_the_lexicon_gets_one_on_the_next_run(tmp_path):
     version = current_version(settings.index_dir)
     for name in ("lexicon.npy", "lexicon_terms.npy"):
         (settings.index_dir / version / name).unlink()
+    manifest = json.loads((settings.index_dir / version / "manifest.json").read_text("utf-8"))
+    del manifest["lexicon"]  # an index from before the lexicon does not list one (one that does needs its arrays)
+    (settings.index_dir / version / "manifest.json").write_text(json.dumps(manifest), "utf-8")
     assert Retriever.load(settings, embedder=HashEmbedder()).lexicon is None  # old indexes still load
     report = build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
     assert report.written and report.embedded_chunks == 0

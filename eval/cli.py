@@ -63,6 +63,9 @@ def eval_(
         "xquad: the answering task (a fifth of the paragraphs left out; cited spans and refusals per language) "
         "instead of retrieval."))] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="xquad --answer: a seeded sample of N questions per language.")] = None,
+    articles: Annotated[str, typer.Option("--articles", help=(
+        "xquad --answer: all, even or odd (only the questions of odd-numbered articles: those the refusal model "
+        "was not fitted on)."))] = "all",
     index_dir: IndexDir = None,
 ) -> None:
     """Score the assistant on a question set: retrieval, citations, key facts, refusals, latency (see README)."""
@@ -72,7 +75,7 @@ def eval_(
     first, extra = args[0], args[1:]
     if first == "xquad":
         if answer:
-            _xquad_answer(extra, data, langs, report, limit, url, api_key, console)
+            _xquad_answer(extra, data, langs, report, limit, url, api_key, articles, console)
         else:
             _xquad(extra, data, langs, report, console)
         return
@@ -99,13 +102,13 @@ def _xquad(extra: list[str], data: Path | None, langs: list[str] | None, report:
 
 
 def _xquad_answer(extra: list[str], data: Path | None, langs: list[str] | None, report: Path | None,
-                  limit: int | None, url: str | None, api_key: str | None, console) -> None:
+                  limit: int | None, url: str | None, api_key: str | None, articles: str, console) -> None:
     """`povqa eval xquad --answer [LANG ...]`: the XQuAD answering table on stdout (eval/xquad_answer.py)."""
     from eval import xquad_answer
 
     chosen = [l for item in (langs or []) + extra for l in item.split(",") if l]
     outcome = xquad_answer.run(data or xquad_answer.DEFAULT_DATA, chosen or None, report or xquad_answer.DEFAULT_OUT,
-                               limit, url, api_key, log=lambda m: console.print(m, highlight=False))
+                               limit, url, api_key, log=lambda m: console.print(m, highlight=False), articles=articles)
     sys.stdout.write(xquad_answer.markdown_table(outcome["results"]))
 
 

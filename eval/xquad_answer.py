@@ -68,12 +68,15 @@ def gold_answers(data_dir: Path) -> list[list[str]]:
 
 
 def cases(data: XQuAD, answers: list[list[str]], left_out: list[int], lang: str,
-          limit: int | None = None, seed: int = SEED) -> list[Case]:
-    """The questions of `lang`, all of them or a seeded sample of `limit` (the same positions in every language)."""
+          limit: int | None = None, seed: int = SEED, articles: str = "all") -> list[Case]:
+    """The questions of `lang`, all of them or a seeded sample of `limit` (the same positions in every language);
+    `articles` "even" or "odd": only the questions of even- or odd-numbered articles (the refusal model is
+    fitted on even ones, eval/refusal_fit.py)."""
     out = set(left_out)
-    order = list(range(len(data.gold)))
+    parity = {"all": None, "even": 0, "odd": 1}[articles]
+    order = [i for i in range(len(data.gold)) if parity is None or data.article_of[data.gold[i]] % 2 == parity]
     if limit is not None and limit < len(order):
-        order = sorted(np.random.default_rng(seed + 1).permutation(len(order))[:limit].tolist())
+        order = sorted(order[i] for i in np.random.default_rng(seed + 1).permutation(len(order))[:limit])
     return [Case(i, lang, data.questions[lang][i], data.gold[i], answers[i], data.gold[i] not in out,
                  data.article_of[data.gold[i]]) for i in order]
 
@@ -178,7 +181,8 @@ def ask_batched(assistant, questions: list[str]) -> list[dict]:
 
 
 def run(data_dir: Path = DEFAULT_DATA, langs: list[str] | None = None, out: Path = DEFAULT_OUT,
-        limit: int | None = None, url: str | None = None, api_key: str | None = None, log=print) -> dict:
+        limit: int | None = None, url: str | None = None, api_key: str | None = None, log=print,
+        articles: str = "all") -> dict:
     """Ask every (or `limit` per language) question of `langs`; rows and summaries in `out`/answer.json."""
     from assistant.settings import Settings
 
@@ -194,7 +198,7 @@ def run(data_dir: Path = DEFAULT_DATA, langs: list[str] | None = None, out: Path
     rows, results = [], {}
     for lang in langs:
         t1 = time.perf_counter()
-        chosen = cases(data, answers, left_out, lang, limit)
+        chosen = cases(data, answers, left_out, lang, limit, articles=articles)
         lang_rows = [score_answer(case, answer) for case, answer in zip(chosen, ask([c.question for c in chosen]))]
         rows += lang_rows
         results[lang] = {**summarise(lang_rows), "seconds": round(time.perf_counter() - t1, 1)}
@@ -203,7 +207,8 @@ def run(data_dir: Path = DEFAULT_DATA, langs: list[str] | None = None, out: Path
             f"refused {r['unanswerable_refused']:.3f}, top5 {r['top5']:.3f} ({r['seconds']}s)")
     halves = {"even_articles": summarise([r for r in rows if r["article"] % 2 == 0]),
               "odd_articles": summarise([r for r in rows if r["article"] % 2 == 1])}
-    outcome = {"results": results, "halves": halves, "left_out": left_out, "limit": limit, "rows": rows}
+    outcome = {"results": results, "halves": halves, "left_out": left_out, "limit": limit, "articles": articles,
+               "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
     (out / "answer.json").write_text(json.dumps(outcome, indent=1), "utf-8")
     (out / "answer.md").write_text(markdown_table(results), "utf-8")
@@ -230,8 +235,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="a seeded sample of N questions per language")
     parser.add_argument("--url", default=None, help="ask a running server instead of in-process")
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--articles", choices=("all", "even", "odd"), default="all",
+                        help="only the questions of even- or odd-numbered articles (the refusal model saw even ones)")
     args = parser.parse_args(argv)
-    outcome = run(args.data, args.langs, args.out, args.limit, args.url, args.api_key)
+    outcome = run(args.data, args.langs, args.out, args.limit, args.url, args.api_key, articles=args.articles)
     print(markdown_table(outcome["results"]))
 
 

@@ -46,7 +46,9 @@ def own_rows(index_dir: Path, path: Path = TUNING) -> dict:
 
     assistant = Assistant.load(Settings(index_dir=index_dir))
     rows = load_dataset(path)
-    return {"x": [_features(assistant, r["question"], r.get("history")) for r in rows],
+    with batched(assistant.retriever, [r["question"] for r in rows if not r.get("history")]):
+        x = [_features(assistant, r["question"], r.get("history")) for r in rows]
+    return {"x": x,
             "y": [r["answerable"] for r in rows], "lang": [r["lang"] for r in rows],
             "group": [f"own:{stem(r['id'])}" for r in rows], "source": ["own"] * len(rows)}
 
@@ -120,23 +122,29 @@ def fit(rows: dict, folds: int = 5, max_false_refusals: float = 0.05, l2: float 
     }
 
 
+def _cached(path: Path, compute) -> dict:
+    if path.exists():
+        return json.loads(path.read_text("utf-8"))
+    rows = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows), "utf-8")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     from assistant.refusal import CALIBRATION_FILE
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", type=Path, required=True, help="the docs_corpus index (for the tuning part)")
     parser.add_argument("--per-lang", type=int, default=300)
-    parser.add_argument("--cache", type=Path, default=DEFAULT_OUT / "refusal_features.json")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_OUT / "refusal_features.json",
+                        help="the XQuAD features' file (computed once); ours go beside it")
     parser.add_argument("--max-false-refusals", type=float, default=0.05)
     parser.add_argument("--write", action="store_true", help=f"write the model to {CALIBRATION_FILE}")
     args = parser.parse_args(argv)
-    if args.cache.exists():
-        rows = json.loads(args.cache.read_text("utf-8"))
-    else:
-        own, xq = own_rows(args.index_dir), xquad_rows(args.per_lang)
-        rows = {k: own[k] + xq[k] for k in own}
-        args.cache.parent.mkdir(parents=True, exist_ok=True)
-        args.cache.write_text(json.dumps(rows), "utf-8")
+    own = _cached(args.cache.with_name("refusal_features_own.json"), lambda: own_rows(args.index_dir))
+    xq = _cached(args.cache, lambda: xquad_rows(args.per_lang))
+    rows = {k: own[k] + xq[k] for k in own}
     result = fit(rows, max_false_refusals=args.max_false_refusals)
     print(json.dumps(result, indent=2))
     if args.write:

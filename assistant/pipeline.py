@@ -78,7 +78,8 @@ class Assistant:
         query, hits = self.retrieve(question, history, top_k, mode)
         language = query.language
         t1 = time.perf_counter()
-        probability = self.calibration.probability(Calibration.features(query, hits, self.retriever, question))
+        probability = self.calibration.probability(Calibration.features(
+            query, hits, self.retriever, question, extra=any(self.calibration.w_extra)))
         streams = stream and callable(getattr(self.answerer, "stream", None))
         if probability < self.calibration.threshold:
             draft = Draft(cannot_answer(language), [], refused=True, generator=self.answerer.name,

@@ -107,9 +107,9 @@ class Calibration:
 
     @staticmethod
     def features(query: Query, hits: list[Hit], retriever: Retriever,
-                 question: Question | None = None) -> tuple[float, ...]:
+                 question: Question | None = None, extra: bool = True) -> tuple[float, ...]:
         """(cosine, missing, unstated, *EXTRA_FEATURES) for `query`'s question (analysed as `question`, when
-        given)."""
+        given); without `extra` (a model that gives them no weight) only the first three."""
         if not hits or query.best_sentence_cosine is None:
             return (-1.0, 1.0, 1.0, -3.0, 0.0, 0.0, 0.0)
         question = question or Question.analyse(query.text, query.language)
@@ -128,7 +128,7 @@ class Calibration:
         amount = question.amount
         unstated = float(amount is not None and not states_amount(amount, passages))
         core = (query.best_sentence_cosine - reference, missing, unstated)
-        return core + _scale_free(question, hits, getattr(retriever, "lexicon", None))
+        return core + _scale_free(question, hits, getattr(retriever, "lexicon", None)) if extra else core
 
     def probability(self, features: tuple[float, ...]) -> float:
         z = self.bias + self.w_cosine * features[0] + self.w_missing * features[1] + self.w_unstated * features[2]

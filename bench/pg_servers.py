@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         base.update({"POVQA_EMBEDDER": "fake", "POVQA_RETRIEVAL__SECOND_EMBEDDER": ""})
     files_env = {**base, "POVQA_STORE": "files", "POVQA_INDEX_DIR": str(work / "files-index")}
     pg_env = {**base, "POVQA_STORE": url, "POVQA_INDEX_DIR": str(work / "unused-index")}
-    result: dict = {"database": url.split("?")[0], "dataset": str(args.dataset.relative_to(ROOT)), "fake": args.fake}
+    result: dict = {"database": url.split("?")[0], "dataset": str(args.dataset), "fake": args.fake}
     result["index_s"] = {}
     if not (args.seed and current_version(work / "files-index")):
         result["index_s"]["files"] = round(index(files_env, args.corpus, work / "index-files.log", args.fake), 1)
@@ -169,14 +170,29 @@ def main(argv: list[str] | None = None) -> None:
         state = {"server": server}
 
         def stop():
-            state["server"].cleanup()
+            import psycopg
+
+            state["server"].cleanup()  # pgserver leaves running a server another process registered with...
+            pid_file = pg_dir / "postmaster.pid"
+            if pid_file.exists():  # ...so stop it as pg_ctl's fast mode does
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+                deadline = time.monotonic() + 30
+                while pid_file.exists() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            try:
+                psycopg.connect(url, connect_timeout=2).close()
+                state["stopped"] = False
+            except psycopg.OperationalError:
+                state["stopped"] = True
 
         def start():
             state["server"] = start_pg(pg_dir)
+            state["server"].ensure_postgres_running()  # pgserver may hand back its cached, stopped instance
 
         result["outage"] = outage([servers["pg-1"].url, servers["pg-2"].url], args.clients, 5.0, args.outage_s,
                                   20.0, stop, start)
         result["outage"]["clients"], result["outage"]["outage_s"] = args.clients, args.outage_s
+        result["outage"]["database_stopped"] = state.get("stopped")
         print("outage", result["outage"], flush=True)
     state["server"].cleanup()
     (work / "pg-servers.json").write_text(json.dumps(result, indent=2), "utf-8")
@@ -205,7 +221,8 @@ def markdown(result: dict, machine: str) -> str:
         lines.append("")
     o = result["outage"]
     lines += [f"Database stopped for {o['outage_s']} s under {o['clients']} clients asking the two database "
-              "servers in turn (statuses counted):", "", "| phase | answers by status |", "|---|---|"]
+              "servers in turn (each answer counted in the phase in which it came back):", "",
+              "| phase | answers by status |", "|---|---|"]
     for phase, counts in o["counts"].items():
         lines.append(f"| {phase} | {', '.join(f'{s}: {n}' for s, n in sorted(counts.items())) or '-'} |")
     lines += ["", f"503s with Retry-After: {o['retry_after_on_503']}; first 200 after the restart: "

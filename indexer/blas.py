@@ -1,6 +1,8 @@
-"""numpy's BLAS on one thread, for the small matrix products of answering a question."""
+"""Threads and cores: numpy's BLAS on one thread for answering, and how many cores this process may use."""
 
 from __future__ import annotations
+
+import os
 
 _BLAS = None
 
@@ -15,3 +17,11 @@ def one_blas_thread():
 
         _BLAS = ThreadpoolController()
     return _BLAS.limit(limits=1, user_api="blas")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (a container's or taskset's limit, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

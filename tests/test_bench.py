@@ -39,7 +39,8 @@ def test_query_speed_smoke_switches_index_kind_and_reports_recall(tmp_path):
     results = tmp_path / "RESULTS.md"
     out = query_speed.run([300, 1500], tmp_path / "work", every=16, results=results, in_process=True, dense_sizes=[2000],
                           pool_kwargs={"embedder": HashEmbedder(), "second": None, "corpus": corpus,
-                                       "max_paragraphs": 20}, log=lambda *_: None, settings=settings)
+                                       "xquad": tmp_path / "no-xquad"},  # as in a clone without ../shared
+                          log=lambda *_: None, settings=settings)
     small, large = out["results"]
     assert small["measure"]["chunks"] == 300 and small["compare"]["chosen"]["type"] == "flat"
     assert large["measure"]["chunks"] == 1500 and large["compare"]["chosen"]["type"] == "ivfpq"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from assistant.answer import Answerer, Draft, ExtractiveAnswerer, Mode, cannot_answer
 from assistant.question import Question, as_question
@@ -35,6 +36,15 @@ class Assistant:
 
             answerer = LLMAnswerer.from_settings(settings)
         return cls(retriever, answerer, settings)
+
+    def within(self, collections: Sequence[str] | None) -> "Assistant":
+        """This assistant answering from the documents of `collections` only (None or empty: all of them); a
+        question they do not answer is refused."""
+        if not collections:
+            return self
+        restricted = copy.copy(self)
+        restricted.retriever = self.retriever.within(collections)
+        return restricted
 
     def retrieve(self, question: str | Question, history: list[dict] | None = None, k: int | None = None,
                  mode: Mode = "answer") -> tuple[Query, list[Hit]]:

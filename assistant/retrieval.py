@@ -14,6 +14,7 @@ union of the dense and BM25 top candidates.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant import scoring
+from assistant.collections import collection_rows
+from assistant.language_means import LANGUAGE_MEANS_FILE, LanguageMeans  # noqa: F401 (also imported from here)
 from assistant.settings import Settings
 from assistant.types import Chunk, Document, SearchResult
 from indexer.backend import open_store
@@ -45,8 +48,6 @@ from languages.detect import detect_language
 #: Sparse features kept per question (chunks keep indexer.format.SPARSE_K).
 SPARSE_QUERY_K = 64
 
-LANGUAGE_MEANS_FILE = Path(__file__).parent / "data" / "language_means.npz"
-
 
 def dense_candidates(index, exact: bool, vectors: np.ndarray, vector: np.ndarray, m: int, refine: int) -> np.ndarray:
     """The m rows of `index` nearest `vector` by cosine, best first. From a compressed (IVF-PQ) index, take
@@ -60,35 +61,6 @@ def dense_candidates(index, exact: bool, vectors: np.ndarray, vector: np.ndarray
     rows = np.sort(found[0][found[0] >= 0])  # sorted: the memory-mapped reads go forward through the file
     cosines = np.asarray(vectors[rows]) @ q[0]
     return rows[np.argsort(-cosines, kind="stable")[:m]]
-
-
-class LanguageMeans:
-    """Mean question vector per (embedder, language), built by `bench/language_means.py`.
-
-    Subtracting it from a non-English question removes the offset that small multilingual
-    encoders add to every vector of a language (zh recall@1 on XQuAD .745 -> .824).
-    """
-
-    def __init__(self, table: dict[tuple[str, str], np.ndarray] | None = None):
-        self.table = table or {}
-
-    @staticmethod
-    def key(embedder_name: str, language: str) -> str:
-        return f"{embedder_name}|{language}"
-
-    @classmethod
-    def load(cls, path: Path = LANGUAGE_MEANS_FILE) -> "LanguageMeans":
-        if not path.exists():
-            return cls()
-        with np.load(path, allow_pickle=False) as z:
-            return cls({tuple(k.rsplit("|", 1)): z[k].astype(np.float32) for k in z.files})
-
-    def save(self, path: Path = LANGUAGE_MEANS_FILE) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **{self.key(e, l): v for (e, l), v in self.table.items()})
-
-    def get(self, embedder_name: str, language: str) -> np.ndarray | None:
-        return self.table.get((embedder_name, scoring.canonical_language(language)))
 
 
 @dataclass
@@ -157,6 +129,15 @@ class Retriever:
         # offsets[r] .. offsets[r+1]: the sentence rows of chunk row r
         self.sent_offsets = np.searchsorted(sent_chunk, np.arange(reader.n_chunks + 1)).astype(np.int64)
         self._lock = threading.Lock()
+        self.allowed: np.ndarray | None = None  # the chunk rows it may return (`within`); None: all
+
+    def within(self, collections: Sequence[str] | None) -> "Retriever":
+        """This retriever searching only the documents of `collections` (None or empty: all of them)."""
+        if not collections:
+            return self
+        restricted = copy.copy(self)
+        restricted.allowed = collection_rows(self.reader, collections)
+        return restricted
 
     @classmethod
     def load(cls, settings: Settings | None = None, embedder: Embedder | None = None,
@@ -285,8 +266,7 @@ class Retriever:
     def search(self, question: str | Query, k: int | None = None, context: str | None = None) -> list[Hit]:
         query = question if isinstance(question, Query) else self.prepare(question, context)
         k = k or self.settings.retrieval.top_k
-        n = self.reader.n_chunks
-        if n == 0:
+        if self.reader.n_chunks == 0 or (self.allowed is not None and not len(self.allowed)):
             return []
         bm25 = self._bm25_scores(query)  # over every chunk, once: it picks candidates and scores them
         rows = self._candidates(query, bm25)
@@ -305,14 +285,17 @@ class Retriever:
         return self._bm25.scores(" ".join(terms)) if terms else np.zeros(self.reader.n_chunks, dtype=np.float32)
 
     def _candidates(self, query: Query, bm25: np.ndarray) -> np.ndarray:
-        n = self.reader.n_chunks
-        if n <= self.settings.retrieval.exact_limit:
-            return np.arange(n)
+        n, allowed = self.reader.n_chunks, self.allowed
+        if (n if allowed is None else len(allowed)) <= self.settings.retrieval.exact_limit:
+            return np.arange(n) if allowed is None else allowed
         m = min(self.settings.retrieval.candidates, n)
-        dense_rows = self.dense_candidates(query.vectors[PRIMARY], m)
-        lexical = np.argpartition(-bm25, m - 1)[:m] if bm25.any() else np.zeros(0, dtype=np.int64)
-        rows = np.union1d(dense_rows, lexical)
-        return rows.astype(np.int64)
+        wide = m if allowed is None else min(n, m * -(-n // len(allowed)))  # keeps ~m rows of the collections
+        dense_rows = self.dense_candidates(query.vectors[PRIMARY], wide)
+        scores = bm25 if allowed is None else bm25[allowed]
+        lexical = np.argpartition(-scores, m - 1)[:m] if scores.any() else np.zeros(0, dtype=np.int64)
+        lexical = lexical if allowed is None else allowed[lexical]
+        rows = np.union1d(dense_rows, lexical).astype(np.int64)
+        return rows if allowed is None else np.intersect1d(rows, allowed)
 
     def dense_candidates(self, vector: np.ndarray, m: int) -> np.ndarray:
         """The m chunk rows nearest `vector` by primary cosine (see `dense_candidates`)."""

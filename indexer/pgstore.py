@@ -45,6 +45,7 @@ from indexer.backend import Store, StoreUnavailable
 from indexer.format import MANIFEST, META_DB, PRIMARY
 from indexer.pgreader import PgReader, PgVectorIndex, schema_of
 from indexer.store import IndexBusy, IndexNotFound, IndexWriter
+from indexer.types import collection_of
 
 log = logging.getLogger(__name__)
 
@@ -286,11 +287,11 @@ def _copy_rows(conn, s: str, folder: Path, dim: int) -> None:
     """documents, chunks (with their primary vectors) and pages from the build folder's meta.sqlite."""
     meta = sqlite3.connect(folder / META_DB)
     try:
-        with conn.cursor().copy(f"COPY {s}.documents (doc_id, source, data, row_start, row_end, sent_start, sent_end) "
-                                "FROM STDIN") as copy:
+        with conn.cursor().copy(f"COPY {s}.documents (doc_id, source, data, row_start, row_end, sent_start, sent_end, "
+                                "collection) FROM STDIN") as copy:
             for row in meta.execute("SELECT doc_id, source, data, row_start, row_end, sent_start, sent_end "
                                     "FROM documents"):
-                copy.write_row(row)
+                copy.write_row((*row, collection_of(row[1])))  # Document.collection, for SQL
         with conn.cursor().copy(f"COPY {s}.pages (doc_id, n, text) FROM STDIN") as copy:
             for row in meta.execute("SELECT doc_id, n, text FROM pages"):
                 copy.write_row(row)

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: The collection of a file directly in the indexed folder.
+DEFAULT_COLLECTION = "default"
+
+
+def collection_of(source: str) -> str:
+    """A file's collection: the first folder of its `source` below the indexed folder
+    (`docs_corpus/<collection>/file.pdf`), DEFAULT_COLLECTION for a file directly in it."""
+    first, sep, _ = source.partition("/")
+    return first if sep and first else DEFAULT_COLLECTION
+
 
 class Document(BaseModel):
     """One indexed file."""
@@ -27,6 +37,13 @@ class Document(BaseModel):
     ocr: str = Field("", description=(
         "The OCR engine that read scanned pages of the file ('tesseract 5.3.0'); 'none' when pages needed OCR and "
         "no engine was installed (the file is read again once one is); '' when no page needed it."))
+
+    @property
+    def collection(self) -> str:
+        """The collection it belongs to: the first folder of its `source` ('reports' for docs_corpus/reports/a.pdf),
+        'default' for a file directly in the indexed folder. Read from the source, not stored: moving a file to
+        another folder moves it to another collection, and an index built before collections has them."""
+        return collection_of(self.source)
 
     @property
     def page_unit(self) -> str:

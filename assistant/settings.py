@@ -210,6 +210,21 @@ class ServerSettings(BaseModel):
         128, ge=1, le=65535, description="Connections the kernel queues before they are accepted (also how many are "
         "accepted at once: the descriptors above max_connections a burst can take for a moment).",
     )
+    max_upload_bytes: int = Field(
+        100_000_000, ge=10_000, le=10_000_000_000, description="Largest upload (POST /api/documents, all its files "
+        "together; else 413, before the body is read when it says its length). Streamed to disk, not held in memory.",
+    )
+    upload_timeout_s: float = Field(
+        600.0, gt=0, le=86_400, description="An upload's body must arrive within this many seconds (else 408).",
+    )
+    answers_file: Path | None = Field(
+        None, description="Where answers and feedback are kept (SQLite); unset: answers.sqlite beside the index "
+        "folder (POVQA_INDEX_DIR/../answers.sqlite).",
+    )
+    keep_answers_days: float = Field(
+        30.0, gt=0, le=36_500, description="Answers are kept this long for GET /api/answers/{id}, their exports and "
+        "feedback, then deleted. Feedback (the evaluation cases) is kept until deleted by hand.",
+    )
 
 
 class Settings(BaseSettings):
@@ -238,17 +253,29 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     refusal: RefusalSettings = Field(default_factory=RefusalSettings)
     api_key: SecretStr | None = Field(
-        None, description="When set, every /api and /v1 route needs 'Authorization: Bearer <key>'."
+        None, description="When set, every /api and /v1 route needs 'Authorization: Bearer <key>' (this key or the "
+        "admin key)."
+    )
+    admin_key: SecretStr | None = Field(
+        None, description="The key for staff routes (upload and delete documents, upload jobs, export feedback): "
+        "'Authorization: Bearer <admin key>'; it also works wherever POVQA_API_KEY does. Unset: those routes are "
+        "open on a server bound to loopback and refused (403) on any other address.",
     )
     max_question_chars: int = Field(4000, ge=100, le=100_000, description="Longest question accepted.")
     server: ServerSettings = Field(default_factory=ServerSettings)
 
-    @field_validator("api_key")
+    @field_validator("api_key", "admin_key")
     @classmethod
-    def _key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+    def _key_not_blank(cls, value: SecretStr | None, info) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
-            raise ValueError("POVQA_API_KEY is set but empty: unset it for an open server, or set a key")
+            name = f"POVQA_{info.field_name.upper()}"
+            raise ValueError(f"{name} is set but empty: unset it (see the README's 'Keys'), or set a key")
         return value
+
+    @property
+    def answers_path(self) -> Path:
+        """The SQLite file of kept answers and feedback (server.answers_file, default beside the index folder)."""
+        return self.server.answers_file or Path(self.index_dir).parent / "answers.sqlite"
 
     def get_embedder(self) -> "Embedder":
         from indexer.embedders import get_embedder

@@ -54,6 +54,9 @@ def place(page: int, location: str) -> str:
 class Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    id: str = Field("", description=(
+        "Where the server keeps the answer: its id for GET /api/answers/{id}, the exports and POST /api/feedback "
+        "(kept for POVQA_SERVER__KEEP_ANSWERS_DAYS); '' where nobody keeps it (the CLI, an in-process povqa eval)."))
     answer: str
     refused: bool
     question_language: str

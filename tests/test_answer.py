@@ -453,7 +453,9 @@ def test_cli_ask_json(settings, monkeypatch, tmp_path):
     result = CliRunner().invoke(app, ["ask", "Who maintains the pumps?", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert set(payload) == {"answer", "refused", "question_language", "citations", "passages", "generator", "timings_ms"}
+    assert set(payload) == {"id", "answer", "refused", "question_language", "citations", "passages", "generator",
+                            "timings_ms"}
+    assert payload["id"] == ""  # only a server keeps answers (and gives them ids)
     assert payload["citations"][0]["quote"] in payload["answer"]
     human = CliRunner().invoke(app, ["ask", "Who maintains the pumps?"])
     assert "Sources:" in human.stdout and "water.md" in human.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import openai
 import pytest
@@ -69,7 +70,7 @@ def sse(text: str) -> list[tuple[str, str]]:
 
 
 def without_timings(answer: dict) -> dict:
-    return {k: v for k, v in answer.items() if k != "timings_ms"}
+    return {k: v for k, v in answer.items() if k not in ("timings_ms", "id")}  # each answer is kept under its own id
 
 
 def first_citation(client) -> dict:
@@ -143,7 +144,9 @@ def test_ask_returns_the_answer_json(client):
     r = client.post("/api/ask", json={"question": QUESTION})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"answer", "refused", "question_language", "citations", "passages", "generator", "timings_ms"}
+    assert set(body) == {"id", "answer", "refused", "question_language", "citations", "passages", "generator",
+                         "timings_ms"}
+    assert re.fullmatch(r"[0-9a-f]{32}", body["id"])  # kept: GET /api/answers/{id} (tests/test_workflow_api.py)
     assert body["refused"] is False and body["question_language"] == "en" and body["generator"] == "extractive"
     assert "[1]" in body["answer"] and body["citations"]
     c = body["citations"][0]
@@ -244,7 +247,8 @@ def test_search(client):
 def test_documents_and_pages(client):
     docs = client.get("/api/documents").json()["documents"]
     assert sorted(d["source"] for d in docs) == ["iprcc.md", "water.md"]
-    assert set(docs[0]) == {"doc_id", "title", "source", "pages", "chunks", "language"}
+    assert set(docs[0]) == {"doc_id", "title", "source", "pages", "chunks", "language", "collection"}
+    assert {d["collection"] for d in docs} == {"default"}  # directly in the indexed folder
     citation = first_citation(client)
     r = client.get(f"/api/documents/{citation['doc_id']}/pages/{citation['page']}")
     assert r.status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,9 +15,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.api import openai, routes
+from assistant.api import answers, documents, feedback, openai, routes
+from assistant.api.admin import AdminGate, UploadLimit
 from assistant.api.live import LiveAssistant
 from assistant.api.middleware import ApiKeyGate, BodyLimit, Errors, HostCheck, RedactSecret, SecurityHeaders
+from assistant.answerstore import AnswerStore
+from assistant.jobs import JobRunner
 from assistant.api.slots import Slots
 from assistant.llm import LLMError
 from assistant.settings import Settings, get_settings
@@ -32,19 +36,38 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_key(current)
     app.state.settings = current
     app.state.slots = Slots(current.server.max_concurrent_answers)
-    redact = RedactSecret(current.api_key.get_secret_value()) if current.api_key else None
-    for name in RedactSecret.LOGGERS if redact else ():
-        logging.getLogger(name).addFilter(redact)
+    redactions = [RedactSecret(key.get_secret_value()) for key in (current.api_key, current.admin_key) if key]
+    for name in RedactSecret.LOGGERS:
+        for redact in redactions:
+            logging.getLogger(name).addFilter(redact)
     assistant = app.state.preloaded_assistant
     app.state.live = LiveAssistant(current, assistant)
     if assistant is None:
         await run_in_threadpool(app.state.live.load_now)
+    open_answers(app, current)
+    app.state.jobs = JobRunner(current, app.state.live)
+    app.state.jobs.recover()  # a job a killed server left: finished now
     try:
         yield
     finally:
-        for name in RedactSecret.LOGGERS if redact else ():
-            logging.getLogger(name).removeFilter(redact)
+        app.state.jobs.close()
+        if app.state.answers is not None:
+            app.state.answers.close()
+        for name in RedactSecret.LOGGERS:
+            for redact in redactions:
+                logging.getLogger(name).removeFilter(redact)
         app.state.settings = None
+
+
+def open_answers(app: FastAPI, settings: Settings) -> None:
+    """The kept answers' store into ``app.state.answers``; one that cannot be opened is logged, and the server
+    answers without keeping answers (their routes say why, 503)."""
+    app.state.answers, app.state.answers_error = None, None
+    try:
+        app.state.answers = AnswerStore(settings.answers_path, settings.server.keep_answers_days)
+    except (sqlite3.Error, OSError) as exc:
+        app.state.answers_error = f"{settings.answers_path} cannot be opened ({exc})"
+        log.error("answers are not kept: %s", app.state.answers_error)
 
 
 def check_key(settings: Settings) -> None:
@@ -52,6 +75,8 @@ def check_key(settings: Settings) -> None:
     environment; this catches one set in code)."""
     if settings.api_key is not None and not settings.api_key.get_secret_value().strip():
         raise ValueError("the API key is set but empty: unset POVQA_API_KEY for an open server, or set a key")
+    if settings.admin_key is not None and not settings.admin_key.get_secret_value().strip():
+        raise ValueError("the admin key is set but empty: unset POVQA_ADMIN_KEY, or set a key")
 
 
 # -- errors: every one is JSON {"detail": "..."} --------------------------------------------------
@@ -88,8 +113,10 @@ def _swagger_ui_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
-def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
-    """The FastAPI app. `settings` overrides `get_settings`; a ready `assistant` skips loading the index."""
+def create_app(settings: Settings | None = None, assistant=None, host: str | None = None) -> FastAPI:
+    """The FastAPI app. `settings` overrides `get_settings`; a ready `assistant` skips loading the index; `host`:
+    the address it is served on (`povqa serve --host`), which decides who may upload without an admin key
+    (`admin`)."""
     app = FastAPI(
         title="povqa",
         summary="Cited answers from poverty-reduction and development-cooperation documents, or a refusal.",
@@ -99,12 +126,13 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
         redoc_url=None,
     )
     app.state.preloaded_assistant = assistant
+    app.state.bind_host = host
     app.state.settings = None  # set in the lifespan
     if settings is not None:
         check_key(settings)
         app.dependency_overrides[get_settings] = lambda: settings
     # outermost last: headers on every answer, then Host, then the key, then the body, then errors as JSON
-    for guard in (Errors, BodyLimit, ApiKeyGate, HostCheck, SecurityHeaders):
+    for guard in (Errors, UploadLimit, BodyLimit, AdminGate, ApiKeyGate, HostCheck, SecurityHeaders):
         app.add_middleware(guard)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
@@ -116,5 +144,7 @@ def create_app(settings: Settings | None = None, assistant=None) -> FastAPI:
     # OpenAPI docs that work offline: Swagger UI 5 (OpenAPI 3.1) from the swagger-ui-py package, not a CDN.
     app.mount("/docs-static", StaticFiles(directory=_swagger_ui_dir()), name="docs-static")
     app.include_router(routes.api)
+    for router in (documents.router, documents.staff, answers.router, feedback.router):
+        app.include_router(router)
     app.include_router(openai.router)
     return app

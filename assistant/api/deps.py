@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from assistant.api.middleware import UNAUTHORIZED, key_matches
+from assistant.api.middleware import UNAUTHORIZED, client_allowed
 from assistant.settings import Settings, get_settings
 from languages.scripts import has_content
 
@@ -42,11 +42,10 @@ bearer = HTTPBearer(auto_error=False, scheme_name="APIKey",
 
 def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_settings)],
                     _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None) -> None:
-    """When settings.api_key is set, demand ``Authorization: Bearer <key>`` (constant-time comparison; an empty
-    token never matches). `middleware.ApiKeyGate` checks the same before the body is read."""
-    if settings.api_key is None:
-        return
-    if not key_matches(request.headers.get("authorization", ""), settings.api_key.get_secret_value()):
+    """When settings.api_key is set, demand ``Authorization: Bearer <key>`` (the API key or the admin key;
+    constant-time comparison; an empty token never matches). `middleware.ApiKeyGate` checks the same before the
+    body is read."""
+    if not client_allowed(request.headers.get("authorization", ""), settings):
         raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -91,3 +90,27 @@ def recent_history(turns: list[tuple[str, str]], settings: Settings) -> list[dic
     recent = turns[len(turns) - keep:] if keep else []
     return [{"role": role, "content": check_text(content[-chars:] if role == "user" else content[:ANSWER_TURN_CHARS],
                                                  "history")} for role, content in recent]
+
+
+def within_collections(assistant, names: list[str] | None):
+    """The assistant restricted to the collections `names` (None or empty: all), or 422 naming an unknown one."""
+    from assistant.collections import UnknownCollection, check_collections
+
+    if not names:
+        return assistant
+    for name in names:
+        check_text(name, "collection name")
+    try:
+        check_collections(assistant.retriever.reader, names)
+    except UnknownCollection as exc:
+        raise fail(422, f"{exc} (GET /api/collections)") from exc
+    return assistant.within(names)
+
+
+def answer_store(request: Request):
+    """Where the server keeps answers and feedback, or 503 saying why it cannot."""
+    store = getattr(request.app.state, "answers", None)
+    if store is None:
+        reason = getattr(request.app.state, "answers_error", None) or "the answer store is not open"
+        raise HTTPException(503, f"answers are not being kept: {reason}", headers={"Retry-After": "30"})
+    return store

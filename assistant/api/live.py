@@ -103,6 +103,17 @@ class LiveAssistant:
         self._maybe_reload()
         return self.assistant
 
+    def check_now(self):
+        """`get`, looking at the index's current version now rather than within `check_s` (an upload job that
+        has just built one)."""
+        self._checked = 0.0
+        return self.get()
+
+    @property
+    def loading(self) -> bool:
+        """Whether a new index version is being loaded in the background."""
+        return self._loading is not None and self._loading.is_alive()
+
     def _maybe_reload(self) -> None:
         now = time.monotonic()
         if now - self._checked < self.check_s:

@@ -127,6 +127,12 @@ def key_matches(authorization: str, key: str) -> bool:
 UNAUTHORIZED = "missing or wrong API key: send 'Authorization: Bearer <key>'"
 
 
+def client_allowed(authorization: str, settings: Settings) -> bool:
+    """Whether a client may use /api and /v1: no API key is set, or it sent it (or the admin key)."""
+    keys = [k.get_secret_value() for k in (settings.api_key, settings.admin_key) if k is not None]
+    return settings.api_key is None or any(key_matches(authorization, k) for k in keys)
+
+
 class ApiKeyGate:
     """With an API key set, /api and /v1 answer 401 before their body is read or validated."""
 
@@ -135,9 +141,8 @@ class ApiKeyGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and protected(scope["path"]):
-            key = app_settings(scope).api_key
             authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
-            if key is not None and not key_matches(authorization, key.get_secret_value()):
+            if not client_allowed(authorization, app_settings(scope)):
                 await send_json(send, 401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
                 return
         await self.app(scope, receive, send)
@@ -154,8 +159,9 @@ class BodyLimit:
         self.buffered = 0  # bytes of the bodies held right now, all requests together
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or \
+                (scope["method"] == "POST" and scope["path"].rstrip("/") == "/api/documents"):
+            await self.app(scope, receive, send)  # an upload streams to disk, within its own limits: admin.UploadLimit
             return
         server = app_settings(scope).server
         limit = self.limit or server.max_body_bytes

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
-from assistant.api.deps import AssistantDep, SettingsDep, check_question, fail, recent_history, require_api_key
+from assistant.api.deps import (AssistantDep, SettingsDep, check_question, fail, recent_history, require_api_key,
+                                within_collections)
 from assistant.api.schemas import BRIEFING_MODEL_ID, MODEL_ID, ChatCompletionRequest
 from assistant.api.slots import ClientGone, Slots, slots
 from assistant.api.streaming import SSE_HEADERS, answer_events, pieces
@@ -150,6 +151,7 @@ def models() -> dict:
 async def chat_completions(body: ChatCompletionRequest, request: Request, settings: SettingsDep,
                            assistant: AssistantDep):
     question, history, mode = _chat_question(body, settings)
+    assistant = within_collections(assistant, body.collections)
     if body.stream:
         return StreamingResponse(_completion_chunks(assistant, question, history, mode, body, slots(request)),
                                  media_type="text/event-stream", headers=SSE_HEADERS)

@@ -13,8 +13,11 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from pydantic import BeforeValidator
 
+from starlette.concurrency import run_in_threadpool
+
+from assistant.api.answers import keeper
 from assistant.api.deps import (AssistantDep, SettingsDep, check_question, fail, get_assistant, recent_history,
-                                require_api_key)
+                                require_api_key, within_collections)
 from assistant.api.middleware import PAGE_CSP
 from assistant.api.schemas import (AskRequest, DocumentPublic, DocumentsResponse, Health, PageResponse, SearchRequest,
                                    SearchResponse)
@@ -89,20 +92,24 @@ GONE = 499  # nginx's "client closed request": nobody reads it, the access log s
 async def ask(body: AskRequest, request: Request, settings: SettingsDep, assistant: AssistantDep):
     question = check_question(body.question, settings)
     history = recent_history([(t.role, t.content) for t in body.history], settings)
+    restricted = within_collections(assistant, body.collections)
+    keep = keeper(request, question, body.mode, history, body.collections)  # the answer gets its id
     if not body.stream:
         try:
-            return await slots(request).run(request, assistant.ask, question, history, body.mode, body.top_k)
+            answer = await slots(request).run(request, restricted.ask, question, history, body.mode, body.top_k)
         except ClientGone:
             return Response(status_code=GONE)
-    return StreamingResponse(sse_events(assistant, question, history, body.mode, body.top_k, slots(request)),
+        return await run_in_threadpool(keep, answer)
+    return StreamingResponse(sse_events(restricted, question, history, body.mode, body.top_k, slots(request), keep),
                              media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @api.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, request: Request, settings: SettingsDep, assistant: AssistantDep):
     query = check_question(body.query, settings)
+    retriever = within_collections(assistant, body.collections).retriever
     try:
-        hits = await slots(request).run(request, assistant.retriever.search, query, body.top_k)
+        hits = await slots(request).run(request, retriever.search, query, body.top_k)
     except ClientGone:
         return Response(status_code=GONE)
     return SearchResponse(results=[hit.result() for hit in hits])
@@ -111,7 +118,8 @@ async def search(body: SearchRequest, request: Request, settings: SettingsDep, a
 @api.get("/documents", response_model=DocumentsResponse)
 def documents(assistant: AssistantDep) -> DocumentsResponse:
     docs = assistant.retriever.reader.documents.values()
-    return DocumentsResponse(documents=[DocumentPublic.model_validate(d.model_dump()) for d in docs])
+    return DocumentsResponse(documents=[DocumentPublic.model_validate({**d.model_dump(), "collection": d.collection})
+                                        for d in docs])
 
 
 @api.get("/documents/{doc_id}/pages/{n}", response_model=PageResponse)

@@ -6,11 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from assistant.types import SearchResult
+from assistant.types import Answer, SearchResult
 
 #: Turns a request may send; a question takes only the last `server.max_history_turns` of them.
 MAX_HISTORY_TURNS = 1000
 MODEL_ID = "povqa"
+COLLECTIONS_FIELD = dict(max_length=100, description="Answer from the documents of these collections only (GET "
+                         "/api/collections); unset or empty: all. An unknown name is refused (422).")
 BRIEFING_MODEL_ID = "povqa-briefing"
 
 
@@ -34,6 +36,7 @@ class AskRequest(BaseModel):
     mode: Literal["answer", "briefing"] = "answer"
     top_k: StrictInt | None = Field(None, ge=1, le=50, description="Passages handed to the answerer.")
     stream: StrictBool = Field(False, description="Answer with server-sent events (delta..., answer).")
+    collections: list[StrictStr] | None = Field(None, **COLLECTIONS_FIELD)
 
 
 class SearchRequest(BaseModel):
@@ -41,6 +44,7 @@ class SearchRequest(BaseModel):
 
     query: StrictStr = Field(min_length=1)
     top_k: StrictInt = Field(5, ge=1, le=50)
+    collections: list[StrictStr] | None = Field(None, **COLLECTIONS_FIELD)
 
 
 class SearchResponse(BaseModel):
@@ -54,6 +58,7 @@ class DocumentPublic(BaseModel):
     pages: int
     chunks: int
     language: str
+    collection: str = Field(description="Its collection: the first folder below the corpus folder, or 'default'.")
 
 
 class DocumentsResponse(BaseModel):
@@ -119,3 +124,74 @@ class ChatCompletionRequest(BaseModel):
     functions: list[dict[str, Any]] | None = Field(None, description="Not supported: a non-empty list is refused.")
     logprobs: StrictBool | None = Field(None, description="Not supported: true is refused.")
     response_format: dict[str, Any] | None = Field(None, description="Only {\"type\": \"text\"}.")
+    collections: list[StrictStr] | None = Field(None, **COLLECTIONS_FIELD)
+
+
+# -- the staff workflow: collections, upload jobs, kept answers, feedback --------------------------
+
+class CollectionPublic(BaseModel):
+    name: str
+    documents: int
+    chunks: int
+
+
+class CollectionsResponse(BaseModel):
+    collections: list[CollectionPublic]
+
+
+class JobFilePublic(BaseModel):
+    name: str = Field(description="The safe name the file was stored under (never a path the client sent).")
+    collection: str
+    status: str = Field(description="queued, then as `povqa index` says: indexed, unchanged, duplicate, failed, "
+                                    "skipped, removed.")
+    line: str = Field(description="The line `povqa index` prints for the file ('' while queued).")
+    stored_as: str = Field(description="Its path in the corpus folder (the document's `source`), once stored.")
+    doc_id: str | None
+    kept: bool = Field(description="False when the file is not in the corpus: it could not be indexed.")
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: Literal["upload", "delete"]
+    status: Literal["queued", "running", "done", "failed"]
+    stage: str = Field(description="queued, waiting (for another build), storing, reading, embedding, lexicon, "
+                                   "loading (the server loads the new index), done.")
+    error: str | None = Field(description="Why the job failed; the index was not changed.")
+    files: list[JobFilePublic]
+    progress: dict[str, int] = Field(description="files_done of files_total (the corpus folder's files), "
+                                                 "texts_done of texts_total (chunks and sentences to embed).")
+    lines: list[str] = Field(description="Every line of the build, as `povqa index` prints them.")
+    created: float
+    finished: float | None
+
+
+class JobResponse(BaseModel):
+    job: JobPublic
+
+
+class KeptAnswer(Answer):
+    """An answer as the server kept it, with what it answered."""
+
+    question: str
+    mode: Literal["answer", "briefing"]
+    history: list[dict[str, Any]]
+    collections: list[str]
+    created: float = Field(description="When it was given (Unix time); kept for POVQA_SERVER__KEEP_ANSWERS_DAYS.")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer_id: StrictStr = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    comment: StrictStr = Field("", max_length=5000)
+    expected: StrictStr = Field("", max_length=5000, description="What the answer should have said or quoted: a "
+                                "sentence of a document, as written, makes the feedback an evaluation case.")
+
+
+class FeedbackResponse(BaseModel):
+    answer_id: str
+    rating: str
+    replaced: bool = Field(description="An earlier rating of the same answer was replaced.")
+    eval_case: bool = Field(description="Whether it is exported as an evaluation case (GET /api/feedback/export).")
+    note: str = Field(description="What it became, or why it is not an evaluation case.")

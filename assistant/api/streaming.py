@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from assistant.api.slots import Slots
 
@@ -78,12 +78,13 @@ async def answer_events(assistant, question: str, history: list[dict], mode: str
 
 
 async def sse_events(assistant, question: str, history: list[dict], mode: str, top_k: int | None,
-                     slots: Slots | None = None) -> AsyncIterator[bytes]:
-    """The body of a streamed ``POST /api/ask``: delta... then answer (or error), as SSE frames."""
+                     slots: Slots | None = None, keep: Callable[[Any], Any] | None = None) -> AsyncIterator[bytes]:
+    """The body of a streamed ``POST /api/ask``: delta... then answer (or error), as SSE frames. `keep`: stores
+    the answer and returns it with its id (`api.answers.keeper`)."""
     async for kind, value in answer_events(assistant, question, history, mode, top_k, slots):
         if kind == "delta":
             yield sse("delta", {"text": value})
         elif kind == "answer":
-            yield sse("answer", value.model_dump_json())
+            yield sse("answer", (await run_in_threadpool(keep, value) if keep else value).model_dump_json())
         else:
             yield sse("error", {"detail": value})

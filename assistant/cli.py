@@ -74,14 +74,20 @@ class _RichProgress:
 def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (default: docs_corpus/).")] = None,
     index_dir: IndexDir = None,
+    collection: Annotated[Optional[str], typer.Option(
+        "--collection", metavar="NAME", help="Add PATHS to the collection NAME: copy them into the corpus folder "
+        "(POVQA_CORPUS_DIR/NAME/, as the server stores uploads), then index the whole corpus folder.")] = None,
 ) -> None:
-    """Index PDFs and notes (.md, .txt). Only new or changed files are embedded."""
+    """Index PDFs and notes (.md, .txt). Only new or changed files are embedded. A file's collection is the
+    first folder below the indexed folder (docs_corpus/reports/a.pdf: 'reports'), 'default' for one directly in it."""
     from indexer.backend import StoreUnavailable
     from indexer.build import build_index
     from indexer.embedders import EmbedderError
     from indexer.store import IndexError_
 
     settings = _settings(index_dir)
+    if collection is not None:
+        paths = _add_to_collection(paths or [], collection, settings)
     paths = paths or [settings.corpus_dir]
     for path in paths:
         if not path.exists():
@@ -104,6 +110,26 @@ def index(
         console.print(f"[red]{len(report.failed)} file(s) could not be indexed (see above); the rest were.[/red]")
         raise typer.Exit(1)
     console.print('Search it: povqa search "your question"', highlight=False)
+
+
+def _add_to_collection(paths: list[Path], collection: str, settings: Settings) -> list[Path]:
+    """`povqa index --collection NAME PATH...`: copy the files into the collection's folder of the corpus (safe
+    names, never over another file); returns the corpus folder, to index."""
+    from assistant.corpus import BadName, add_files, check_collection
+
+    if not paths:
+        _fail("--collection needs the files or folders to add: povqa index --collection NAME PATH...")
+    try:
+        name = check_collection(collection)
+    except BadName as exc:
+        _fail(str(exc))
+    for path in paths:
+        if not path.exists():
+            _fail(f"{path}: no such file or folder")
+    for source, placed, status in add_files(paths, settings.corpus_dir, name):
+        word, _, why = status.partition(": ")
+        console.print(f"{word:9} {source}" + (f" -> {placed}" if placed else f": {why}"), highlight=False, soft_wrap=True)
+    return [settings.corpus_dir]
 
 
 def _load_retriever(settings: Settings):
@@ -196,7 +222,7 @@ def serve(
     logging.getLogger("povqa").setLevel(logging.INFO)
     warn_if_exposed(settings, host)
     console.print(f"povqa: chat page at http://{host}:{port}/  (API docs: /docs)", highlight=False, soft_wrap=True)
-    run_server(create_app(settings), settings, host, port)
+    run_server(create_app(settings, host=host), settings, host, port)
 
 
 def _register_commands(app: typer.Typer) -> None:

@@ -156,30 +156,38 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def add_files(paths: list[Path], corpus: Path, collection: str) -> list[tuple[Path, Path, bool]]:
+def add_files(paths: list[Path], corpus: Path, collection: str) -> list[tuple[Path, Path | None, str]]:
     """`povqa index --collection`: copy files (the files of folders too, keeping their subfolders) into the
-    collection's folder, as the server stores uploads; a file already there is left where it is. Returns
-    (source file, its path in the corpus, whether it was new) for each file."""
+    collection's folder, as the server stores uploads. Returns (file, its path in the corpus or None, what
+    happened: 'copied', 'present' (already there, or the same content under that name), or 'skipped: <why>')."""
     target_root = collection_dir(corpus, collection).resolve()
-    out = []
+    out: list[tuple[Path, Path | None, str]] = []
     for root in paths:
         root = Path(root)
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in files:
             rel = path.relative_to(root) if root.is_dir() else Path(path.name)
+            why = supported(path.name)
             if any(part.startswith(".") for part in rel.parts):
                 continue
-            if path.resolve().is_relative_to(target_root):
-                out.append((path, path, False))  # already in the collection
-                continue
-            folder = target_root.joinpath(*(safe_name(p) for p in rel.parts[:-1]))
-            stage = staging(corpus, "cli-" + uuid.uuid4().hex[:8])
-            stage.mkdir(parents=True, exist_ok=True)
-            try:
-                with open(path, "rb") as handle:
-                    sha, _ = write_whole(handle, stage / "file")
-                placed, new = place(stage / "file", folder, safe_name(path.name), sha)
-            finally:
-                remove_tree(stage)
-            out.append((path, placed, new))
+            if why:
+                out.append((path, None, f"skipped: {why}"))
+            elif path.resolve().is_relative_to(target_root):
+                out.append((path, path, "present"))
+            else:
+                placed, new = _copy_in(path, corpus, target_root.joinpath(*(safe_name(p) for p in rel.parts[:-1])))
+                out.append((path, placed, "copied" if new else "present"))
     return out
+
+
+def _copy_in(path: Path, corpus: Path, folder: Path) -> tuple[Path, bool]:
+    stage = staging(corpus, "cli-" + uuid.uuid4().hex[:8])
+    stage.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "rb") as handle:
+            sha, _ = write_whole(handle, stage / "file")
+        return place(stage / "file", folder, safe_name(path.name), sha)
+    finally:
+        remove_tree(stage)
+        if not any(stage.parent.iterdir()):
+            stage.parent.rmdir()

@@ -1,6 +1,6 @@
 """Several povqa servers on one PostgreSQL database (issue 21, Done-when 1 and 2), loopback only, bounded.
 
-    python -m bench.pg_servers [--fake] [--dataset eval/dev.jsonl] [--outage-s 10] [--clients 20]
+    python -m bench.pg_servers [--fake] [--dataset eval/dev.jsonl] [--outage-s 10] [--clients 20] [--xquad]
 
 1. Starts PostgreSQL 16 + pgvector (pgserver) in the work folder; `povqa index docs_corpus/` into a folder
    (POVQA_STORE=files) and into the database (POVQA_STORE=postgresql://...), timed.
@@ -9,6 +9,8 @@
 3. The outage: `--clients` clients ask the two database servers in turn; the database is stopped for
    `--outage-s` seconds and started again; every answer's status is counted before, during and after, and
    the servers are never restarted.
+4. `--xquad`: the XQuAD retrieval table (`python -m eval.xquad`) with its index in a folder and in a second
+   database of the same PostgreSQL (`--store postgresql://.../xquad`), each built from scratch; tables compared.
 
 Writes the `pg-servers` section of bench/RESULTS.md and <work>/pg-servers.json.
 """
@@ -34,7 +36,7 @@ from bench.serve import running_server
 from indexer.backend import close_database_stores, open_store
 from indexer.store import current_version
 
-IGNORED = ("latency", "ms", "seconds", "timings")
+IGNORED = ("latency", "seconds", "timings")  # and every key ending in _ms
 
 
 def start_pg(folder: Path):
@@ -61,9 +63,40 @@ def evaluate(url: str, dataset: Path, report: Path, env: dict[str, str]) -> list
     return [strip(r) for r in runs[0]["rows"]]
 
 
+def database_url(url: str, name: str, fresh: bool = False) -> str:
+    """`url` naming the database `name` instead (created if missing; dropped first if `fresh`)."""
+    import psycopg
+    from urllib.parse import urlsplit, urlunsplit
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def xquad(stores: dict[str, str], work: Path, env: dict[str, str]) -> dict:
+    """`python -m eval.xquad --store <spec>` for each store, from scratch, timed; tables compared without times."""
+    out: dict = {}
+    for name, spec in stores.items():
+        folder = work / f"xquad-{name}"
+        t0 = time.perf_counter()
+        with open(work / f"xquad-{name}.log", "wb") as log:
+            subprocess.run([sys.executable, "-m", "eval.xquad", "--out", str(folder), "--store", spec], env=env,
+                           cwd=ROOT, check=True, stdout=log, stderr=subprocess.STDOUT)
+        report = json.loads((folder / "xquad.json").read_text("utf-8"))
+        out[name] = {"seconds": round(time.perf_counter() - t0), "summary": report["summary"],
+                     "table": (folder / "xquad.md").read_text("utf-8"), "results": strip(report["results"])}
+    first = next(iter(out.values()))
+    for entry in out.values():
+        entry["identical_to_files"] = entry["results"] == first["results"]
+    return out
+
+
 def strip(row):
     if isinstance(row, dict):
-        return {k: strip(v) for k, v in row.items() if not any(word in k for word in IGNORED)}
+        return {k: strip(v) for k, v in row.items() if k not in IGNORED and not k.endswith("_ms")}
     if isinstance(row, list):
         return [strip(v) for v in row]
     return row
@@ -126,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--outage-s", type=float, default=10.0)
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--skip-outage", action="store_true")
+    parser.add_argument("--xquad", action="store_true", help="also the XQuAD retrieval table through both stores")
     parser.add_argument("--seed", action="store_true",
                         help="reuse <work>/files-index if built, and copy it into the database before `povqa index` "
                         "(which then embeds only what changed) instead of embedding the corpus twice")
@@ -189,11 +224,15 @@ def main(argv: list[str] | None = None) -> None:
             state["server"] = start_pg(pg_dir)
             state["server"].ensure_postgres_running()  # pgserver may hand back its cached, stopped instance
 
-        result["outage"] = outage([servers["pg-1"].url, servers["pg-2"].url], args.clients, 5.0, args.outage_s,
-                                  20.0, stop, start)
-        result["outage"]["clients"], result["outage"]["outage_s"] = args.clients, args.outage_s
-        result["outage"]["database_stopped"] = state.get("stopped")
-        print("outage", result["outage"], flush=True)
+        if not args.skip_outage:
+            result["outage"] = outage([servers["pg-1"].url, servers["pg-2"].url], args.clients, 5.0,
+                                      args.outage_s, 20.0, stop, start)
+            result["outage"]["clients"], result["outage"]["outage_s"] = args.clients, args.outage_s
+            result["outage"]["database_stopped"] = state.get("stopped")
+            print("outage", result["outage"], flush=True)
+    if args.xquad:
+        result["xquad"] = xquad({"files": "files", "postgresql": database_url(url, "xquad", fresh=True)}, work, base)
+        print("xquad", {k: (v["seconds"], v["identical_to_files"]) for k, v in result["xquad"].items()}, flush=True)
     state["server"].cleanup()
     (work / "pg-servers.json").write_text(json.dumps(result, indent=2), "utf-8")
     if args.write:
@@ -219,6 +258,10 @@ def markdown(result: dict, machine: str) -> str:
             lines.append(f"| {name} | {store} | {e['rows']} | {'yes' if e['identical_to_files'] else 'no'} "
                          f"({e['differing_rows']} differ) |")
         lines.append("")
+    if "xquad" in result:
+        lines += xquad_markdown(result["xquad"])
+    if "outage" not in result:
+        return "\n".join(lines) + "\n"
     o = result["outage"]
     lines += [f"Database stopped for {o['outage_s']} s under {o['clients']} clients asking the two database "
               "servers in turn (each answer counted in the phase in which it came back):", "",
@@ -228,6 +271,17 @@ def markdown(result: dict, machine: str) -> str:
     lines += ["", f"503s with Retry-After: {o['retry_after_on_503']}; first 200 after the restart: "
               f"{o['first_200_after_restart_s']} s; no server restarted."]
     return "\n".join(lines) + "\n"
+
+
+def xquad_markdown(runs: dict) -> list[str]:
+    lines = ["`python -m eval.xquad --store files|postgresql://.../xquad` (each index built from scratch, 240 "
+             "paragraphs; 1,190 questions per language):", ""]
+    for name, run in runs.items():
+        same = "" if name == "files" else (" — identical to the folder store's, every language and score"
+                                           if run["identical_to_files"] else " — DIFFERS from the folder store's")
+        lines += [f"{'Folder store' if name == 'files' else 'PostgreSQL store'} ({run['seconds']} s){same}:", "",
+                  run["table"].rstrip(), ""]
+    return lines
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ even-numbered articles are centred with the mean of odd-numbered articles' quest
 vice versa, so no question ever sees its own vector (the shipped table is built from all
 XQuAD questions, see bench/language_means.py).
 
-    python -m eval.xquad [--data DIR] [--langs en es de zh ar hi] [--out bench/out/xquad]
+    python -m eval.xquad [--data DIR] [--langs en es de zh ar hi] [--out bench/out/xquad] [--store URL]
+
+The index goes where POVQA_STORE (or --store) says: the folder <out>/index by default, or a PostgreSQL database
+(`--store postgresql://...`; that database then holds the XQuAD index, not another).
 
 The data folder holds xquad.<lang>.json (https://github.com/google-deepmind/xquad). Default: the
 XQUAD_DATA environment variable, else ../shared/bench/xquad relative to the repository root.
@@ -91,14 +94,14 @@ def _scores(ranks: list[int]) -> dict[str, float]:
 
 
 def run(data_dir: Path = DEFAULT_DATA, langs: list[str] | None = None, out: Path = ROOT / "bench" / "out" / "xquad",
-        k: int = 10, log=print) -> dict:
+        k: int = 10, log=print, store: str | None = None) -> dict:
     from assistant.retrieval import LanguageMeans, Retriever
     from assistant.settings import Settings
     from indexer.format import PRIMARY, SECOND
 
     langs = langs or LANGS
     data = load_xquad(data_dir, langs)
-    settings = Settings(index_dir=out / "index")
+    settings = Settings(index_dir=out / "index", **({"store": store} if store else {}))
     t0 = time.perf_counter()
     report = build_xquad_index(data, out, settings)
     log(f"index: {report.documents} paragraphs, {report.chunks} chunks, {report.embedded_chunks} embedded "
@@ -193,8 +196,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder holding xquad.<lang>.json (default: $XQUAD_DATA, else ../shared/bench/xquad)")
     parser.add_argument("--langs", nargs="+", default=LANGS)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "xquad")
+    parser.add_argument("--store", help="where the index lives: 'files' (<out>/index) or a PostgreSQL URL "
+                        "(default: POVQA_STORE, else files)")
     args = parser.parse_args(argv)
-    outcome = run(args.data, args.langs, args.out)
+    outcome = run(args.data, args.langs, args.out, store=args.store)
     print(markdown_table(outcome["results"], outcome["summary"]))
     print(json.dumps(outcome["summary"], indent=2))
 

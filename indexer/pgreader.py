@@ -34,14 +34,15 @@ def schema_of(generation: int) -> str:
 class PgVectorIndex:
     """The FAISS search call (`search(q, k)` -> distances, rows) answered by pgvector's HNSW index."""
 
-    def __init__(self, store: PgStore, schema: str, ntotal: int):
+    def __init__(self, store: PgStore, schema: str, ntotal: int, ef_factor: float = 1.0):
         self.store, self.schema, self.ntotal = store, schema, ntotal
+        self.ef_factor = ef_factor  # hnsw.ef_search = ef_factor x k (pgvector returns at most ef_search rows)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         rows = np.full((len(queries), k), -1, dtype=np.int64)
         scores = np.zeros((len(queries), k), dtype=np.float32)
         with self.store.connection() as conn, conn.transaction():
-            conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(EF_SEARCH_MAX, max(40, k)))}")
+            conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(EF_SEARCH_MAX, max(40, self.ef_factor * k)))}")
             for i, q in enumerate(np.asarray(queries, dtype=np.float32)):
                 text = "[" + ",".join(map(repr, q.tolist())) + "]"
                 found = conn.execute(f"SELECT row, dense <#> %s::vector FROM {self.schema}.chunks "

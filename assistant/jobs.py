@@ -217,18 +217,22 @@ class JobRunner:
         for path in moved:
             path.unlink(missing_ok=True)
 
-    def _check_corpus_holds_index(self, job: Job) -> None:
-        """A rebuild of the corpus folder drops what is not in it: refuse when the index holds documents from
-        elsewhere (an index built with `povqa index OTHER_FOLDER`)."""
+    def corpus_mismatch(self, deleting: set[str] = frozenset()) -> str | None:
+        """Why the corpus folder cannot be rebuilt, or None: a rebuild drops what is not in it, so the index must
+        not hold documents from elsewhere (an index built with `povqa index OTHER_FOLDER`)."""
         assistant = self.live.assistant
-        deleting = {f.stored_as for f in job.files} if job.kind == "delete" else set()
         documents = assistant.retriever.reader.documents.values() if assistant is not None else ()
         missing = [d.source for d in documents if d.source not in deleting and not (self.corpus / d.source).is_file()]
-        if missing:
-            raise JobError(f"the index holds {len(missing)} document(s) that are not in the corpus folder "
-                           f"{self.corpus} (e.g. {missing[0]!r}): rebuilding it from there would drop them. Set "
-                           "POVQA_CORPUS_DIR to the folder the index was built from, or rebuild the index from "
-                           "this one with `povqa index`; nothing was changed")
+        if not missing:
+            return None
+        return (f"the index holds {len(missing)} document(s) that are not in the corpus folder {self.corpus} (e.g. "
+                f"{missing[0]!r}): rebuilding it from there would drop them. Set POVQA_CORPUS_DIR to the folder the "
+                "index was built from, or rebuild the index from this one with `povqa index`; nothing was changed")
+
+    def _check_corpus_holds_index(self, job: Job) -> None:
+        problem = self.corpus_mismatch({f.stored_as for f in job.files} if job.kind == "delete" else set())
+        if problem:
+            raise JobError(problem)
 
     def _build(self, job: Job):
         from indexer.build import build_index, discover

@@ -54,6 +54,7 @@ def running_server(index_dir: Path, log: Path, fake: bool = True, env: dict[str,
     child_env = {**os.environ, "PYTHONPATH": str(ROOT), "POVQA_INDEX_DIR": str(index_dir), **(env or {})}
     if fake:
         child_env.update({"POVQA_EMBEDDER": "fake", "POVQA_RETRIEVAL__SECOND_EMBEDDER": ""})
+        child_env.setdefault("POVQA_CORPUS_DIR", str(index_dir.parent / "corpus"))  # uploads never reach docs_corpus/
     module = "bench.fakecli" if fake else "assistant.cli"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", module, "serve", "--host", "127.0.0.1", "--port", str(port)],

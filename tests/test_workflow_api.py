@@ -282,9 +282,9 @@ def test_delete_unknown_or_foreign_documents(client, corpus):
     with serve(moved) as c:
         r = c.delete(f"/api/documents/{doc_id}")
         assert r.status_code == 409 and "POVQA_CORPUS_DIR" in r.json()["detail"]
-        job = uploaded(c, [("rice.md", b"# Rice\n\nRice.\n")])  # would drop the index's documents: refused
-        assert job["status"] == "failed" and "not in the corpus folder" in job["error"]
-        assert c.get("/healthz").json()["documents"] == 2
+        r = upload(c, [("rice.md", b"# Rice\n\nRice.\n")])  # would drop the index's documents: refused
+        assert r.status_code == 409 and "not in the corpus folder" in r.json()["detail"]
+        assert c.get("/healthz").json()["documents"] == 2 and not moved.corpus_dir.exists()
 
 
 # -- collections ---------------------------------------------------------------------------------

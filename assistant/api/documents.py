@@ -80,6 +80,7 @@ def _stage(uploads: list[UploadFile], collection: str, folder, known: dict) -> l
 
 @staff.post("/documents", status_code=202, response_model=JobResponse,
             responses={413: {"description": "Larger than POVQA_SERVER__MAX_UPLOAD_BYTES."},
+                       409: {"description": "The index holds documents that are not in the corpus folder."},
                        415: {"description": "No file of a type povqa reads."},
                        422: {"description": "No file, or a bad collection name."}})
 async def upload(request: Request, files: Annotated[list[UploadFile], File(description="One or more files.")],
@@ -91,6 +92,9 @@ async def upload(request: Request, files: Annotated[list[UploadFile], File(descr
     if not files:
         raise fail(422, "no file: send one or more in the multipart field 'files'")
     runner = jobs(request)
+    problem = runner.corpus_mismatch()
+    if problem:
+        raise fail(409, problem)
     job = Job("upload", [])
     folder = staging(runner.corpus, job.id)
     job.files = await run_in_threadpool(_stage, files, name, folder, indexed(request))

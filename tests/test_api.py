@@ -452,6 +452,10 @@ def test_open_server_on_a_public_address_warns(settings, caplog):
     assert "POVQA_API_KEY" in caplog.text
     caplog.clear()
     warn_if_exposed(settings.model_copy(update={"api_key": SecretStr(KEY + "-and-long")}), "0.0.0.0")
+    assert "POVQA_ADMIN_KEY is not set" in caplog.text and "refused (403)" in caplog.text  # staff routes: off
+    caplog.clear()
+    warn_if_exposed(settings.model_copy(update={"api_key": SecretStr(KEY + "-and-long"),
+                                                "admin_key": SecretStr(KEY + "-admin")}), "0.0.0.0")
     assert not caplog.records
     warn_if_exposed(settings.model_copy(update={"api_key": SecretStr("short")}), "0.0.0.0")
     assert "shorter than 16 characters" in caplog.text and "short" not in caplog.records[0].args

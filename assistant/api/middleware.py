@@ -308,3 +308,6 @@ def warn_if_exposed(settings: Settings, host: str) -> None:
     elif settings.api_key is not None and len(settings.api_key.get_secret_value()) < 16 and not _loopback(host):
         log.warning("POVQA_API_KEY is shorter than 16 characters and the server listens on %s: use a long random "
                     "key (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)", host)
+    if settings.admin_key is None and not _loopback(host):
+        log.warning("POVQA_ADMIN_KEY is not set and the server listens on %s: uploading, deleting and exporting "
+                    "feedback are refused (403) until it is", host)

@@ -68,16 +68,17 @@ class Job:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     status: str = "queued"  # queued | running | done | failed
     error: str | None = None
-    stage: str = "queued"  # queued | waiting | storing | reading | embedding | lexicon | writing | loading | done
+    stage: str = "queued"  # queued | waiting | storing | reading | embedding | <the build's stage> | loading | done
     created: float = field(default_factory=time.time)
     finished: float | None = None
-    progress: dict = field(default_factory=lambda: {"files_done": 0, "files_total": 0, "texts_done": 0,
-                                                    "texts_total": 0})
+    progress: dict = field(default_factory=lambda: {"files_done": 0, "files_total": 0, "chunks_done": 0,
+                                                    "done": 0.0, "total": 0.0, "unit": "pages"})
     lines: list[str] = field(default_factory=list)  # every line of the build, this job's files and the others
 
     def public(self) -> dict:
         return {"id": self.id, "kind": self.kind, "status": self.status, "stage": self.stage, "error": self.error,
-                "files": [f.public() for f in self.files], "progress": dict(self.progress), "lines": list(self.lines),
+                "files": [f.public() for f in self.files], "lines": list(self.lines),
+                "progress": {k: round(v) if isinstance(v, float) else v for k, v in self.progress.items()},
                 "created": self.created, "finished": self.finished}
 
     def save(self, folder: Path) -> None:
@@ -89,27 +90,39 @@ class Job:
 
 
 class JobProgress(BuildProgress):
-    """A build's progress into its job: files done of the corpus's files, texts embedded of those to embed."""
+    """A build's progress into its job: files done of the corpus's files (and the chunks of those indexed), and
+    the build's work done of its total, in the unit the build counts it (`BuildProgress`: pages of the files
+    being read and embedded; texts embedded, with the older hooks `start_embedding`/`start_lexicon`)."""
 
     def __init__(self, job: Job):
         self.job = job
 
+    def start(self, total: float) -> None:
+        self.job.stage = "embedding"
+        self.job.progress.update(total=total, unit="pages")
+
+    def stage(self, description: str) -> None:
+        self.job.stage = description
+
     def start_embedding(self, total: int) -> None:
         self.job.stage = "embedding"
-        self.job.progress["texts_total"] += total
+        self.job.progress["total"] += total
+        self.job.progress["unit"] = "texts"
 
     def start_lexicon(self, total: int) -> None:
         """The lexicon's new words are embedded after the documents: they add to the texts to embed."""
         if total:
             self.job.stage = "lexicon"
-            self.job.progress["texts_total"] += total
+            self.job.progress["total"] += total
 
-    def advance(self, n: int) -> None:
-        self.job.progress["texts_done"] += n
+    def advance(self, n: float) -> None:
+        self.job.progress["done"] += n
 
     def file_done(self, report: FileReport) -> None:
         if report.status != "removed":  # a removed file is not among the corpus's files counted
             self.job.progress["files_done"] += 1
+        if report.status in ("indexed", "unchanged"):
+            self.job.progress["chunks_done"] += report.chunks
         self.job.lines.append(report.line())
 
 

@@ -135,6 +135,8 @@ def test_upload_a_good_and_a_corrupt_pdf_then_ask_and_delete(client, corpus, tmp
     assert bad["status"] == "failed" and "not a readable PDF" in bad["line"] and not bad["kept"]
     assert corpus_files(corpus) == ["asia/rice.pdf", "iprcc.md", "water.md"]  # the corrupt one is not kept
     assert job["progress"]["files_done"] == job["progress"]["files_total"] == 4
+    progress = job["progress"]
+    assert progress["chunks_done"] == 4 and progress["total"] > 0 and abs(progress["done"] - progress["total"]) <= 1
     assert any(line.startswith("unchanged iprcc.md") for line in job["lines"])
 
     answer = ask(client, RICE_QUESTION)  # answered from the new index as soon as the job says done

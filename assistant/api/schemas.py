@@ -154,12 +154,14 @@ class JobPublic(BaseModel):
     id: str
     kind: Literal["upload", "delete"]
     status: Literal["queued", "running", "done", "failed"]
-    stage: str = Field(description="queued, waiting (for another build), storing, reading, embedding, lexicon, "
-                                   "loading (the server loads the new index), done.")
+    stage: str = Field(description="queued, waiting (for another build), storing, reading, embedding, then what "
+                                   "the build says it is doing, loading (the server loads the new index), done.")
     error: str | None = Field(description="Why the job failed; the index was not changed.")
     files: list[JobFilePublic]
-    progress: dict[str, int] = Field(description="files_done of files_total (the corpus folder's files), "
-                                                 "texts_done of texts_total (chunks and sentences to embed).")
+    progress: dict[str, int | str] = Field(description="files_done of files_total (the corpus folder's files), "
+                                           "chunks_done (the chunks of the files done so far), and the build's "
+                                           "work: done of total, counted in `unit` (pages of the files read and "
+                                           "embedded in this build).")
     lines: list[str] = Field(description="Every line of the build, as `povqa index` prints them.")
     created: float
     finished: float | None

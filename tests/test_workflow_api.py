@@ -155,6 +155,16 @@ def test_upload_a_good_and_a_corrupt_pdf_then_ask_and_delete(client, corpus, tmp
                                                                        "chunks": 3}]}
 
 
+def test_the_first_upload_to_a_server_without_an_index_makes_one(tmp_path):
+    settings = Settings(corpus_dir=tmp_path / "empty-corpus")
+    with TestClient(create_app(settings, host="127.0.0.1"), base_url=LOCAL) as c:
+        assert c.get("/healthz").status_code == 503
+        job = uploaded(c, [("maize.md", b"# Maize\n\nMaize yields in Malawi doubled with conservation farming.\n")])
+        assert job["status"] == "done" and job["files"][0]["status"] == "indexed"
+        assert c.get("/healthz").json()["documents"] == 1  # loaded before the job said done
+        assert c.get("/api/collections").json()["collections"] == [{"name": "default", "documents": 1, "chunks": 1}]
+
+
 def test_names_from_the_client_are_never_paths(client, corpus, tmp_path):
     note = "# Maize\n\nMaize yields in Malawi doubled with conservation farming.\n"
     job = uploaded(client, [("../../etc/passwd.md", note.encode()), ("CON.md", b"# Con\n\nA console note.\n"),

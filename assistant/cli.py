@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from assistant.settings import Settings
 from assistant.types import place
@@ -49,27 +49,6 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-class _RichProgress:
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.task = None
-
-    def start_embedding(self, total: int) -> None:
-        self.task = self.progress.add_task("embedding", total=total)
-
-    def start_lexicon(self, total: int) -> None:
-        if total:
-            self.task = self.progress.add_task("lexicon words", total=total)
-
-    def advance(self, n: int) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, n)
-
-    def file_done(self, report) -> None:
-        colour = {"failed": "red", "skipped": "yellow", "duplicate": "yellow", "removed": "cyan"}.get(report.status, "green")
-        self.progress.console.print(f"[{colour}]{report.line()}[/{colour}]", highlight=False, markup=True)
-
-
 @app.command()
 def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (default: docs_corpus/).")] = None,
@@ -92,10 +71,11 @@ def index(
     for path in paths:
         if not path.exists():
             _fail(f"{path}: no such file or folder")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    from assistant.progress import RichBuildProgress, columns
+
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            report = build_index(paths, settings.build_settings(), progress=_RichProgress(progress))
+        with Progress(*columns(), console=console, transient=False) as progress:
+            report = build_index(paths, settings.build_settings(), progress=RichBuildProgress(progress))
     except (IndexError_, EmbedderError, StoreUnavailable) as exc:
         _fail(str(exc))
     except OSError as exc:  # a read-only or full disk, a folder of someone else's: one line, no traceback

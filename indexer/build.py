@@ -7,6 +7,7 @@ that are gone are dropped. When nothing changed, nothing is written.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -36,26 +37,19 @@ from indexer.format import (
     SPARSE_WEIGHTS,
     index_signature,
     package_versions,
+    pooled_sentences,
     sparse_head,
 )
 from indexer.lexicon import build_lexicon, read_lexicon
 from indexer.loaders import SUPPORTED_SUFFIXES, IngestError, UnsupportedFile, file_sha256, load_document
 from indexer.ocr import get_ocr_engine, ocr_manifest
+from indexer.pipeline import Embedding, bm25_text, passage_text, read_and_embed
 from indexer.report import BuildProgress, BuildReport, FileReport
 from indexer.store import IndexError_, IndexReader, IndexWriter
 from indexer.tokenize import tokenize
 from indexer.types import Chunk, Document
 
 log = logging.getLogger(__name__)
-
-
-def passage_text(chunk: Chunk) -> str:
-    """What the embedder sees for a chunk: its section heading, then its text."""
-    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
-
-
-def bm25_text(chunk: Chunk, document: Document) -> str:
-    return f"{document.title}\n{chunk.section}\n{chunk.text}"
 
 
 def discover(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -118,15 +112,15 @@ def build_index(
     with store.build_lock():
         store.remove_stale()  # debris of a build that was killed
         previous = _open_previous(store, settings, embedder, second)
-        pending = _read_files(paths, settings, previous, report, progress)
-
-        # Embed what is new, all files in one stream so the progress bar is honest.
-        to_embed = [p for p in pending if not p.arrays]
+        # Read the files on one thread and embed the new ones as they come (indexer/pipeline.py).
+        embedding = Embedding(embedder, second, progress, sparse=bool(sparse_head(settings, embedder)),
+                              known_words=previous_lexicon(previous), on_done=lambda p: progress.file_done(p.report),
+                              pooled=pooled_sentences(settings, embedder))
+        pending = _read_files(paths, settings, previous, report, embedding)
+        to_embed = [p for p in pending if p.report.status == "indexed"]
         report.embedded_chunks = sum(len(p.chunks) for p in to_embed)
-        report.embedded_texts = _embed(to_embed, embedder, second, progress, sparse=bool(sparse_head(settings, embedder)))
-        for p in pending:
-            report.files.append(p.report)
-            progress.file_done(p.report)
+        report.embedded_texts, report.embedded_words = embedding.texts, len(embedding.words)
+        report.files.extend(p.report for p in pending)
         _report_removed(previous, pending, report, progress)
 
         report.documents = len(pending)
@@ -134,7 +128,7 @@ def build_index(
         if _unchanged(previous, pending, to_embed):
             report.index_path = previous.location
         else:
-            report.index_path = _write(store, pending, settings, embedder, second, previous, progress)
+            report.index_path = _write(store, pending, settings, embedder, second, previous, progress, embedding.words)
             report.written = True
         if previous:
             previous.close()  # its lease too: the generation it read can go now
@@ -144,22 +138,21 @@ def build_index(
 
 
 def _read_files(paths: Sequence[Path], settings: BuildSettings, previous: IndexReader | None, report: BuildReport,
-                progress: BuildProgress) -> list[_Pending]:
-    """The files under `paths` to index, read (or taken from `previous` when their bytes did not change); the
-    files skipped, failed or seen twice go into `report` as they come."""
+                embedding: Embedding) -> list[_Pending]:
+    """The files under `paths` to index, read (or taken from `previous` when their bytes did not change) and the
+    new ones embedded by `embedding`; the files skipped, failed or seen twice go into `report` as they come."""
     prev_by_sha: dict[str, Document] = (
         {d.sha256: d for d in previous.documents.values()} if previous else {}
     )
-    pending: list[_Pending] = []
     seen_sha: dict[str, str] = {}
-    for path, source in discover(paths):
-        item = _prepare_file(path, source, settings, previous, prev_by_sha, seen_sha)
-        if isinstance(item, FileReport):
-            report.files.append(item)
-            progress.file_done(item)
-            continue
-        pending.append(item)
-    return pending
+
+    def skipped(item: FileReport) -> None:
+        report.files.append(item)
+        embedding.progress.file_done(item)
+
+    return read_and_embed(
+        discover(paths), lambda path, source: _prepare_file(path, source, settings, previous, prev_by_sha, seen_sha),
+        embedding, embedding.progress, skipped)
 
 
 def _report_removed(previous: IndexReader | None, pending: list[_Pending], report: BuildReport,
@@ -209,7 +202,7 @@ def _prepare_file(
     previous: IndexReader | None,
     prev_by_sha: dict[str, Document],
     seen_sha: dict[str, str],
-) -> _Pending | FileReport:
+) -> _Pending | FileReport | functools.partial:
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         return FileReport(source, "skipped", message=f"unsupported file type {path.suffix or '(none)'!r}; "
                           f"povqa reads {', '.join(sorted(SUPPORTED_SUFFIXES))}")
@@ -223,7 +216,7 @@ def _prepare_file(
 
     old = prev_by_sha.get(sha)
     if previous is not None and old is not None and not _ocr_outdated(old):
-        return _reuse(path, source, previous, old)
+        return functools.partial(_reuse, path, source, previous, old)  # done on the thread that owns `previous`
     return _load(path, source, sha, settings)
 
 
@@ -288,44 +281,13 @@ def _load(path: Path, source: str, sha: str, settings: BuildSettings) -> _Pendin
     return _Pending(document, chunks, loaded.pages, file_report)
 
 
-def _embed(items: list[_Pending], embedder: Embedder, second: Embedder | None, progress: BuildProgress,
-           sparse: bool = False) -> int:
-    """Embed chunks and sentences of `items` with both embedders (and the chunks with the primary one's sparse
-    head); returns the number of texts embedded."""
-    if not items:
-        return 0
-    chunk_texts = [passage_text(c) for p in items for c in p.chunks]
-    sentence_texts = [s for p in items for c in p.chunks for s in c.sentence_texts()]
-    per_embedder = len(chunk_texts) + len(sentence_texts)
-    total = per_embedder * (2 if second else 1) + (len(chunk_texts) if sparse else 0)
-    progress.start_embedding(total)
-    arrays = {
-        PRIMARY: embedder.embed_passages(chunk_texts, progress.advance),
-        PRIMARY_SENT: embedder.embed_passages(sentence_texts, progress.advance),
-    }
-    if sparse:
-        arrays[SPARSE_IDS], arrays[SPARSE_WEIGHTS] = embedder.embed_sparse(chunk_texts, SPARSE_K, progress.advance)
-    if second:
-        arrays[SECOND] = second.embed_passages(chunk_texts, progress.advance)
-        arrays[SECOND_SENT] = second.embed_passages(sentence_texts, progress.advance)
-    c0 = s0 = 0
-    for p in items:
-        nc = len(p.chunks)
-        ns = sum(len(c.sentences) for c in p.chunks)
-        p.arrays = {
-            name: (a[c0 : c0 + nc] if name in CHUNK_ARRAYS else a[s0 : s0 + ns]) for name, a in arrays.items()
-        }
-        c0 += nc
-        s0 += ns
-    return total
-
-
 def save_lexicon(writer: IndexWriter, bm25: BM25, embedder: Embedder, previous: dict[str, np.ndarray],
                  progress: BuildProgress) -> int:
     """The corpus words and their vectors (indexer/lexicon.py), only the words `previous` lacks embedded."""
     document_frequency = np.diff(np.asarray(bm25.indptr))
-    ids, vectors = build_lexicon(bm25.vocab, document_frequency, embedder, previous,
-                                 on_start=getattr(progress, "start_lexicon", None), progress=progress.advance)
+    ids, vectors = build_lexicon(  # the words were embedded with their chunks (indexer/pipeline.py) up to MAX_WORDS
+        bm25.vocab, document_frequency, embedder, previous,
+        on_start=lambda n: progress.stage(f"embedding {n} more lexicon words") if n else None)
     writer.save_array(LEXICON_TERMS, ids)
     writer.save_array(LEXICON, vectors)
     return len(ids)
@@ -340,7 +302,10 @@ def previous_lexicon(previous: IndexReader | None) -> dict[str, np.ndarray]:
 
 def _write(store: Store, pending: list[_Pending], settings: BuildSettings, embedder: Embedder,
            second: Embedder | None, previous: IndexReader | None = None,
-           progress: BuildProgress | None = None) -> Path:
+           progress: BuildProgress | None = None, words: dict[str, np.ndarray] | None = None) -> Path:
+    """Write the index; `words`: lexicon word vectors embedded in this run (the previous index's are reused)."""
+    progress = progress or BuildProgress()
+    progress.stage("writing the index")
     pending = sorted(pending, key=lambda p: p.document.source)
     writer = store.writer()
     try:
@@ -368,7 +333,7 @@ def _write(store: Store, pending: list[_Pending], settings: BuildSettings, embed
         by_id = {p.document.doc_id: p.document for p in pending}
         bm25 = BM25.build((bm25_text(c, by_id[c.doc_id]) for p in pending for c in p.chunks), tokenize)
         writer.save_bm25(bm25)
-        words = save_lexicon(writer, bm25, embedder, previous_lexicon(previous), progress or BuildProgress())
+        words = save_lexicon(writer, bm25, embedder, {**previous_lexicon(previous), **(words or {})}, progress)
         manifest = {
             **index_signature(settings, embedder, second),
             "versions": package_versions(),

@@ -46,13 +46,17 @@ CACHE_SIZE = 20_000
 FUNCTION_WORDS = ENGLISH_STOPWORDS | frozenset("these those whose per et al also so such each any all other some very".split())
 
 
+def is_lexicon_word(word: str) -> bool:
+    """Whether a BM25 term can be a lexicon word: letters only, two or more, not Chinese or Japanese."""
+    return len(word) >= 2 and word.isalpha() and not CJK_LETTER_RE.search(word)
+
+
 def lexicon_words(vocab: dict[str, int], document_frequency: np.ndarray,
                   max_words: int = MAX_WORDS) -> list[tuple[int, str]]:
     """(BM25 term id, word) of the vocabulary's words made of letters (2+), the `max_words` most frequent.
     Chinese and Japanese are left out: their BM25 terms are characters and character pairs, not words, and a
     Chinese question word would land on a fragment ("一带" of "一带一路") instead of an English word."""
-    words = [(term_id, word) for word, term_id in vocab.items()
-             if len(word) >= 2 and word.isalpha() and not CJK_LETTER_RE.search(word)]
+    words = [(term_id, word) for word, term_id in vocab.items() if is_lexicon_word(word)]
     if len(words) > max_words:
         words.sort(key=lambda tw: (-int(document_frequency[tw[0]]), tw[1]))
         words = words[:max_words]

@@ -30,6 +30,7 @@ class BuildReport:
     chunks: int = 0
     embedded_chunks: int = 0
     embedded_texts: int = 0
+    embedded_words: int = 0  # lexicon words embedded in this run (the others came from the previous index)
     seconds: float = 0.0
     written: bool = False
     index_path: Path | None = None
@@ -40,13 +41,17 @@ class BuildReport:
 
 
 class BuildProgress:
-    """Hooks for a progress display; the default does nothing."""
+    """Hooks for a progress display over the whole run; the default does nothing.
 
-    def start_embedding(self, total: int) -> None: ...
+    The run's work is counted in pages: those of the files read and embedded in this run (unchanged files cost
+    nothing). `start(total)` gives the total and revises it while files are still being read (a file's pages are
+    known once it is read; until then its bytes stand in for them), `advance(pages)` adds what is done (chunks
+    embedded by every embedder, their sentences, their new lexicon words), `stage` names what runs after."""
 
-    def advance(self, n: int) -> None: ...
+    def start(self, total: float) -> None: ...
 
-    def start_lexicon(self, total: int) -> None:
-        """The corpus words to embed for the cross-lingual lexicon (then `advance` as they are done)."""
+    def advance(self, pages: float) -> None: ...
+
+    def stage(self, description: str) -> None: ...
 
     def file_done(self, report: FileReport) -> None: ...

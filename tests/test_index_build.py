@@ -15,6 +15,7 @@ from assistant.cli import app
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from indexer.build import build_index
+from indexer.report import BuildProgress
 from indexer.store import IndexBusy, IndexMismatch, IndexNotFound, IndexReader, build_lock, current_version
 from tests.conftest import ROOT, HashEmbedder
 
@@ -72,6 +73,50 @@ def test_rerun_embeds_nothing_and_a_changed_file_only_itself(corpus_copy, tmp_pa
     reader = IndexReader.open(Settings().index_dir)
     assert reader.n_chunks == third.chunks
     assert any("Tanzania" in c.text for _, c in reader.iter_chunks())
+
+
+class _Recorder(BuildProgress):
+    """What a progress display is told: the run's total pages (as revised), the pages done, the file lines."""
+
+    def __init__(self):
+        self.totals: list[float] = []
+        self.done = 0.0
+        self.lines: list[str] = []
+
+    def start(self, total: float) -> None:
+        self.totals.append(total)
+
+    def advance(self, pages: float) -> None:
+        self.done += pages
+
+    def file_done(self, report) -> None:
+        self.lines.append(report.source)
+
+
+def test_progress_counts_the_pages_of_the_whole_run(corpus_copy, tmp_path):
+    progress = _Recorder()
+    report = _build([corpus_copy], tmp_path, progress=progress)
+    pages = sum(f.pages for f in report.files)
+    assert pages == 13 + 8 + 17 + 1  # three PDFs and a note: one bar over all of them, not one per file
+    assert progress.totals[-1] == pytest.approx(pages) and progress.done == pytest.approx(pages)
+    assert sorted(progress.lines) == sorted(f.source for f in report.files)
+
+    note = corpus_copy / "notes" / "undp-caitec-summary-note-2021.md"
+    note.write_text(note.read_text("utf-8") + "\n\nA closing paragraph about Tanzania.\n", "utf-8")
+    progress = _Recorder()
+    _build([corpus_copy], tmp_path, progress=progress)
+    assert progress.totals[-1] == pytest.approx(1) and progress.done == pytest.approx(1)  # unchanged files: no work
+    assert len(progress.lines) == 4
+
+
+def test_cli_index_shows_pages_per_second_and_an_eta(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "credit.md").write_text("# Microcredit\n\nMicrocredit reached two million households.\n", "utf-8")
+    result = CliRunner().invoke(app, ["index", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "indexed   credit.md: 1 pages, 1 chunks, 1 embedded" in result.output
+    assert "1/1 pages" in result.output and "pages/s" in result.output and "ETA" in result.output
 
 
 def test_deleted_files_are_dropped(corpus_copy, tmp_path):
@@ -162,6 +207,7 @@ _CRASH_SCRIPT = textwrap.dedent(
     from tests.conftest import HashEmbedder
     import indexer.store as store
     from indexer.build import build_index
+from indexer.report import BuildProgress
     from assistant.settings import Settings
 
     where = sys.argv[1]
@@ -209,13 +255,14 @@ def test_the_manifest_records_the_same_signature(tmp_path):
     settings = index_notes(tmp_path / "notes", SAMPLE_NOTES)
     manifest = IndexReader.open(settings.index_dir).manifest
     signature = {
-        "embedder": {"name": "fake:hash-256", "dim": 256}, "second_embedder": None, "sparse": None,
+        "embedder": {"name": "fake:hash-256", "dim": 256, "sentences": "separate"}, "second_embedder": None,
+        "sparse": None,
         "chunking": {"target_chars": 900, "max_chars": 1600, "overlap_sentences": 1, "chunker_version": 2,
                      "loader_version": 2},
     }
     assert index_signature(settings.build_settings(), HashEmbedder(), None) == signature
     assert list(manifest)[:4] == list(signature) and {k: manifest[k] for k in signature} == signature
-    assert manifest["format_version"] == 1 and manifest["lexicon"]["version"] == 2
+    assert manifest["format_version"] == 2 and manifest["lexicon"]["version"] == 2
     assert (manifest["documents"], manifest["chunks"], manifest["sentences"]) == (2, 3, 7)
 
 

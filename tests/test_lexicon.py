@@ -11,7 +11,7 @@ import pytest
 from assistant.answer import candidate_sentences
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
-from indexer.build import BuildProgress, build_index
+from indexer.build import build_index
 from indexer.embedders import Embedder
 from indexer.lexicon import LEXICON, Lexicon, lexicon_words, question_words
 from indexer.store import IndexReader, current_version
@@ -104,29 +104,19 @@ def test_count_question_in_another_language_prefers_the_sentence_that_counts_it(
     assert with_lexicon[0] is chosen["wells"]
 
 
-class _Progress(BuildProgress):
-    def __init__(self):
-        self.lexicon_words: list[int] = []
-
-    def start_lexicon(self, total: int) -> None:
-        self.lexicon_words.append(total)
-
-
 def test_index_stores_the_lexicon_and_a_rebuild_embeds_only_new_words(tmp_path):
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "a.md").write_text("# Wells\n\nVillage committees maintain the pumps.\n", "utf-8")
     settings = Settings()
-    progress = _Progress()
-    build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None, progress=progress)
+    first = build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
     lexicon = Retriever.load(settings, embedder=HashEmbedder()).lexicon
     assert {"wells", "village", "committees", "pumps"} <= set(lexicon.words)
-    first = progress.lexicon_words[-1]
-    assert first == len(lexicon.words)
+    assert first.embedded_words == len(lexicon.words)
 
     (folder / "b.md").write_text("# Pumps\n\nVillage committees repair broken pumps quickly.\n", "utf-8")
-    build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None, progress=progress)
-    assert progress.lexicon_words[-1] == 3  # repair, broken, quickly
+    second = build_index([folder], settings.build_settings(), embedder=HashEmbedder(), second_embedder=None)
+    assert second.embedded_words == 3  # repair, broken, quickly
     rebuilt = Retriever.load(settings, embedder=HashEmbedder()).lexicon
     assert {"repair", "broken", "quickly"} <= set(rebuilt.words)
     assert np.allclose(rebuilt.vectors[rebuilt.index["pumps"]], lexicon.vectors[lexicon.index["pumps"]], atol=1e-3)

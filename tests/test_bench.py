@@ -19,13 +19,13 @@ def test_index_speed_smoke_writes_its_section(tmp_path):
         (corpus / name).write_text(text, "utf-8")
     results = tmp_path / "RESULTS.md"
     results.write_text("# header\n\n<!-- bench:other -->\nkeep me\n<!-- /bench:other -->\n", "utf-8")
-    out = index_speed.run(corpus, results, embedder=HashEmbedder(), second=None)
-    assert out["chunks"] > 0 and out["texts_embedded"] == out["chunks"] + out["sentences"]
-    assert out["ratio"] > 0
+    [out] = index_speed.run(corpus, results, embedder=HashEmbedder(), second=None)
+    assert out["chunks"] > 0 and out["texts_embedded"] == out["chunks"] + out["sentences"] + out["lexicon_words"]
+    assert out["ratio"] > 0 and out["peak_mb"] >= out["rss_before_mb"] > 0 and out["pages"] == 2
     text = results.read_text("utf-8")
-    assert "keep me" in text and "## Indexing throughput" in text and "chunks/s" in text
+    assert "keep me" in text and "## Indexing speed against the one-pass bound" in text and "pages/s" in text
     index_speed.run(corpus, results, embedder=HashEmbedder(), second=None)  # re-run replaces, not appends
-    assert results.read_text("utf-8").count("## Indexing throughput") == 1
+    assert results.read_text("utf-8").count("## Indexing speed against the one-pass bound") == 1
 
 
 def test_query_speed_smoke_switches_index_kind_and_reports_recall(tmp_path):

@@ -171,7 +171,7 @@ def test_the_page_asks_for_the_api_key_once(settings, browser):
         page.fill("#key-input", "browser-key")
         page.click("#key-save")
         sync_api.expect(page.locator("#docs li")).to_have_count(2)
-        assert page.evaluate("localStorage.getItem('povqa.apiKey')") == "browser-key"
+        assert page.evaluate("sessionStorage.getItem('povqa.apiKey')") == "browser-key"
 
         page.reload()
         sync_api.expect(page.locator("#docs li")).to_have_count(2)

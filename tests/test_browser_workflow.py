@@ -221,3 +221,68 @@ def test_upload_ask_rate_export_evaluate_delete(server, page, tmp_path):
     expect(page.locator(".msg-bot")).to_have_count(count)
     expect(page.locator(".msg-bot").nth(1).locator(".thumb.down")).to_have_attribute("aria-pressed", "true")
     assert errors == []
+
+
+ARABIC_NOTE = "# مشروع آبار الساحل\n\nحفرت لجنة القرية اثني عشر بئرا جديدة في منطقة الساحل عام 2022.\n"
+ARABIC_QUESTION = "كم بئرا حفرت لجنة القرية في منطقة الساحل؟"
+
+
+def test_keys_are_asked_once_per_session_and_arabic_reads_right_to_left(tmp_path):
+    """A server with an API key and an admin key: the page asks for a key on the first 401, and for the admin key
+    when an upload is refused with 403; the key is kept for the tab's session (a reload asks nothing). An Arabic
+    note uploaded and asked about: its title, the question and the answer read right to left. On a phone the
+    library opens above the chat without scrolling sideways."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    build_fake_index(index, SAMPLE_NOTES, corpus)
+    model = tmp_path / "key-terms-model.json"
+    model.write_text(json.dumps(KEY_TERMS_MODEL), "utf-8")
+    note = tmp_path / "sahel.md"
+    note.write_text(ARABIC_NOTE, "utf-8")
+    env = {"POVQA_CORPUS_DIR": str(corpus), "POVQA_REFUSAL__CALIBRATION_FILE": str(model),
+           "POVQA_API_KEY": "reader-key", "POVQA_ADMIN_KEY": "staff-key"}
+    with running_server(index, tmp_path / "server.log", env=env) as server, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.goto(server.url + "/")
+            expect(page.locator("#key-dialog")).to_be_visible()
+            page.fill("#key-input", "reader-key")
+            page.click("#key-save")
+            expect(page.locator("#docs li")).to_have_count(2)
+
+            page.set_input_files("#file-input", [str(note)])
+            expect(page.locator("#key-dialog")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#key-message")).to_contain_text("POVQA_ADMIN_KEY")
+            page.fill("#key-input", "staff-key")
+            page.click("#key-save")
+            row = upload_row(page, "sahel.md")
+            expect(row).to_have_attribute("data-state", "ok", timeout=WAIT_MS)
+            expect(row.locator(".upload-status")).to_contain_text("indexed sahel.md")
+            assert page.evaluate("sessionStorage.getItem('povqa.apiKey')") == "staff-key"
+            assert page.evaluate("localStorage.getItem('povqa.apiKey')") is None
+
+            page.reload()
+            expect(page.locator("#docs li")).to_have_count(3)
+            assert not page.locator("#key-dialog").is_visible()
+            title = page.locator("#docs li[data-source='sahel.md'] .doc-title")
+            assert title.evaluate("node => node.matches(':dir(rtl)')")
+            answer = ask(page, ARABIC_QUESTION)
+            assert answer.get_attribute("class") == "card"
+            assert "اثني عشر بئرا" in answer.locator(".answer-text").inner_text()
+            assert answer.locator(".answer-text").evaluate("node => node.matches(':dir(rtl)')")
+            assert page.locator(".msg-user .bubble").last.evaluate("node => node.matches(':dir(rtl)')")
+            answer.screenshot(path=str(ARTIFACTS / "workflow-arabic-answer.png"))
+
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            phone.goto(server.url + "/")
+            phone.fill("#key-input", "reader-key")  # a new tab is a new session: the key is asked again
+            phone.click("#key-save")
+            expect(phone.locator("#sidebar")).to_be_hidden()
+            phone.click("#toggle-sidebar")
+            expect(phone.locator("#toggle-sidebar")).to_have_attribute("aria-expanded", "true")
+            expect(phone.locator("#docs li")).to_have_count(3)
+            assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            phone.screenshot(path=str(ARTIFACTS / "workflow-phone-library.png"))
+        finally:
+            browser.close()

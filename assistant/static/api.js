@@ -37,13 +37,12 @@ function askForKey(message) {
 
 // What to say when the server wants a key (401) or a better one (403: an admin key for uploads and deletes).
 async function keyMessage(response, hadKey) {
-  if (response.status === 403) {
-    const detail = await errorMessage(response.clone());
-    return `${detail} Enter the admin key (POVQA_ADMIN_KEY) to go on; it is kept for this browser session only.`;
-  }
+  const detail = await errorMessage(response.clone());
+  const kept = "It is kept for this browser session only.";
+  if (response.status === 403) return `The server says: ${detail}. Enter the admin key to go on. ${kept}`;
   return hadKey
-    ? "That key was not accepted. Enter the server's API key."
-    : "This server requires an API key (POVQA_API_KEY). It is kept for this browser session only.";
+    ? `That key was not accepted (${detail}). Enter the server's key. ${kept}`
+    : `This server requires a key (POVQA_API_KEY, or POVQA_ADMIN_KEY for staff). ${kept}`;
 }
 
 // Runs `send` (which makes one request with the given headers); on 401/403 asks for a key and tries again.

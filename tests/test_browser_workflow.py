@@ -220,6 +220,16 @@ def test_upload_ask_rate_export_evaluate_delete(server, page, tmp_path):
     page.reload()
     expect(page.locator(".msg-bot")).to_have_count(count)
     expect(page.locator(".msg-bot").nth(1).locator(".thumb.down")).to_have_attribute("aria-pressed", "true")
+    page.click("#new-chat")
+    expect(page.locator(".msg-bot")).to_have_count(0)
+    expect(page.locator("#conversations li")).to_have_count(1)
+    page.locator("#conversations .conv").first.click()
+    expect(page.locator(".msg-bot")).to_have_count(count)
+    page.click("#forget-chats")
+    page.click("#confirm-ok")
+    expect(page.locator("#conversations li")).to_have_count(0)
+    expect(page.locator(".msg-bot")).to_have_count(0)
+    assert page.evaluate("localStorage.getItem('povqa.conversations')") is None
     assert errors == []
 
 

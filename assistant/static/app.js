@@ -7,7 +7,7 @@ import { api, errorMessage, readEvents } from "./api.js";
 import {
   currentConversation, forgetConversations, listConversations, newConversation, openConversation, saveConversation,
 } from "./conversations.js";
-import { $, el, plural, scrollToBottom } from "./dom.js";
+import { $, confirmDialog, el, plural, scrollToBottom } from "./dom.js";
 import { initDocuments, loadDocuments } from "./documents.js";
 
 const state = {
@@ -160,7 +160,12 @@ function wire() {
     showConversation(null);
     $("question").focus();
   });
-  $("forget-chats").addEventListener("click", () => {
+  $("forget-chats").addEventListener("click", async () => {
+    const n = listConversations().length;
+    const ok = await confirmDialog("Forget the conversations?",
+      `The ${plural(n, "conversation")} kept in this browser will be removed from it. Answers kept on the server ` +
+      "and feedback already sent stay there.", "Forget");
+    if (!ok) return;
     forgetConversations();
     showConversation(null);
   });

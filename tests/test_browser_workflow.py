@@ -161,7 +161,8 @@ def test_upload_ask_rate_export_evaluate_delete(server, page, tmp_path):
     form.locator("textarea").fill(FACT)
     form.locator("input[name='comment']").fill("Give the number of pumps first.")
     form.locator("button[type='submit']").click()
-    expect(answer.locator(".action-status")).to_contain_text("an evaluation case", timeout=WAIT_MS)
+    expect(answer.locator(".action-status")).to_contain_text(
+        "an evaluation case: the expected text is on pilots/lumbara.pdf, page 1", timeout=WAIT_MS)
     expect(answer.locator(".thumb.down")).to_have_attribute("aria-pressed", "true")
     expect(form).to_be_hidden()
     answer.screenshot(path=str(ARTIFACTS / "workflow-feedback.png"))

@@ -233,14 +233,30 @@ class JobRunner:
     def corpus_mismatch(self, deleting: set[str] = frozenset()) -> str | None:
         """Why the corpus folder cannot be rebuilt, or None: a rebuild drops what is not in it, so the index must
         not hold documents from elsewhere (an index built with `povqa index OTHER_FOLDER`)."""
-        assistant = self.live.assistant
-        documents = assistant.retriever.reader.documents.values() if assistant is not None else ()
+        documents = self._indexed_documents()
         missing = [d.source for d in documents if d.source not in deleting and not (self.corpus / d.source).is_file()]
         if not missing:
             return None
         return (f"the index holds {len(missing)} document(s) that are not in the corpus folder {self.corpus} (e.g. "
                 f"{missing[0]!r}): rebuilding it from there would drop them. Set POVQA_CORPUS_DIR to the folder the "
                 "index was built from, or rebuild the index from this one with `povqa index`; nothing was changed")
+
+    def _indexed_documents(self) -> list:
+        """The documents of the current index: the served one's, or read from the store when the server has none
+        loaded (an index it could not load for a passing reason is still what a rebuild would replace)."""
+        from indexer.store import IndexError_
+
+        assistant = self.live.assistant
+        if assistant is not None:
+            return list(assistant.retriever.reader.documents.values())
+        try:
+            reader = self.settings.get_store().open_reader()
+        except IndexError_:  # none, or one a build cannot reuse either (damaged, another format): nothing to keep
+            return []
+        try:
+            return list(reader.documents.values())
+        finally:
+            reader.close()
 
     def _check_corpus_holds_index(self, job: Job) -> None:
         problem = self.corpus_mismatch({f.stored_as for f in job.files} if job.kind == "delete" else set())

@@ -14,7 +14,6 @@ the question's terms are all there, without it most are missing.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import subprocess
@@ -148,11 +147,16 @@ def test_upload_ask_rate_export_evaluate_delete(server, page, tmp_path):
     assert FACT in answer.locator(".sources .src-quote").all_inner_texts()[0]
     answer.screenshot(path=str(ARTIFACTS / "workflow-cited-answer.png"))
 
-    # the Word export of that answer holds the cited quote verbatim
+    # the Word and Markdown exports of that answer hold the cited quote verbatim
     with page.expect_download() as download:
         answer.locator(".export[data-format='docx']").click()
     paragraphs = [p.text for p in docx.Document(download.value.path()).paragraphs]
     assert QUESTION in paragraphs and FACT in paragraphs
+    with page.expect_download() as download:
+        answer.locator(".export[data-format='md']").click()
+    assert download.value.suggested_filename.endswith(".md")
+    markdown = Path(download.value.path()).read_text("utf-8")
+    assert markdown.startswith(f"# {QUESTION}\n") and f"> {FACT}\n" in markdown and "[1]" in markdown
 
     # -- thumbs down with the expected quote: it becomes an evaluation case ---------------------------------
     answer.locator(".thumb.down").click()

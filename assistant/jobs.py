@@ -73,7 +73,7 @@ class Job:
     finished: float | None = None
     progress: dict = field(default_factory=lambda: {"files_done": 0, "files_total": 0, "chunks_done": 0,
                                                     "done": 0.0, "total": 0.0, "unit": "pages"})
-    lines: list[str] = field(default_factory=list)  # every line of the build, this job's files and the others
+    lines: list[str] = field(default_factory=list)  # the build's lines of what changed, this job's files or others
 
     def public(self) -> dict:
         return {"id": self.id, "kind": self.kind, "status": self.status, "stage": self.stage, "error": self.error,
@@ -123,7 +123,8 @@ class JobProgress(BuildProgress):
             self.job.progress["files_done"] += 1
         if report.status in ("indexed", "unchanged"):
             self.job.progress["chunks_done"] += report.chunks
-        self.job.lines.append(report.line())
+        if report.status != "unchanged":  # a large corpus's thousands of unchanged files would drown the changes
+            self.job.lines.append(report.line())
 
 
 class JobRunner:

@@ -162,7 +162,8 @@ class JobPublic(BaseModel):
                                            "chunks_done (the chunks of the files done so far), and the build's "
                                            "work: done of total, counted in `unit` (pages of the files read and "
                                            "embedded in this build).")
-    lines: list[str] = Field(description="Every line of the build, as `povqa index` prints them.")
+    lines: list[str] = Field(description="The build's lines of what changed (all but `unchanged`), as `povqa index` "
+                                         "prints them: this job's files and any other change it found.")
     created: float
     finished: float | None
 

@@ -2,13 +2,15 @@
 
     python -m bench.big_corpus [--pages 1000] [--out DIR]      # prints the folder; reuses it when it exists
 
-The material is the real documents of `docs_corpus/` and `../shared/corpus/` (four PDFs, 56 pages, and three
-notes), each copied until the pages reach the target. povqa indexes a file once per content, so every copy is
-varied: copy k of a PDF is a new PDF (fpdf2, DejaVu Sans 9 pt, one output page per source page) of the page
-texts as povqa reads them (`load_document(...).pages`), each page's lines rotated by k (its last k lines moved
-to the top) and every digit d of a number written as (d + k) mod 10, the title ending in "(copy k)"; copy k of a
-note is its text with the same rotation of its paragraphs and the same digits. Characters DejaVu has no glyph
-for (the Chinese names in the CAITEC annex) are left out of the PDF copies. Copy 0 is each file as it is.
+The material is the real PDFs of `docs_corpus/` and `../shared/corpus/` (four PDFs, 56 pages), each copied
+until the pages reach the target (18 copies, 1,008 pages). povqa indexes a file once per content, so every
+copy is varied: copy k of a PDF is a new PDF (fpdf2, DejaVu Sans 9 pt, one output page per source page) of the
+page texts as povqa reads them (`load_document(...).pages`), each page's lines rotated by k (its last k lines
+moved to the top) and every digit d of a number written as (d + k) mod 10, the title ending in "(copy k)".
+Characters DejaVu has no glyph for (the Chinese names in the CAITEC annex) are left out. Copy 0 is each PDF as
+it is. With --notes the notes (.md, .txt) come too, varied the same way (paragraphs rotated, digits shifted);
+they are left out by default because a note counts as one page whatever its length (the two notes are 110
+chunks), which would make pages/s meaningless.
 
 The folder is cached under the output folder by the target and this file's version, so reruns are cheap.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from bench.common import ROOT, WORK
 
 SOURCES = [ROOT / "docs_corpus", ROOT.parent / "shared" / "corpus"]
-VERSION = 1
+VERSION = 2
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _DIGIT = re.compile(r"\d")
 
@@ -68,14 +70,15 @@ def _write_pdf(path: Path, title: str, pages: list[str], k: int) -> None:
     pdf.output(str(path))
 
 
-def build(target_pages: int = 1000, out: Path | None = None) -> Path:
+def build(target_pages: int = 1000, out: Path | None = None, with_notes: bool = False) -> Path:
     """The folder of copies holding at least `target_pages` pages (made once, then reused)."""
     from indexer.loaders import load_document
 
-    folder = (out or WORK) / f"big-corpus-{target_pages}-v{VERSION}"
+    folder = (out or WORK) / f"big-corpus-{target_pages}{'-notes' if with_notes else ''}-v{VERSION}"
     if (folder / "DONE").exists():
         return folder
     pdfs, notes = _sources()
+    notes = notes if with_notes else []
     loaded = [(path, load_document(path)) for path in pdfs]
     per_copy = sum(doc.page_count for _, doc in loaded) + len(notes)
     copies = math.ceil(target_pages / per_copy)
@@ -96,8 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--notes", action="store_true", help="copy the notes too")
     args = parser.parse_args(argv)
-    print(build(args.pages, args.out))
+    print(build(args.pages, args.out, args.notes))
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ class BodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or \
-                (scope["method"] == "POST" and scope["path"].rstrip("/") == "/api/documents"):
+                (scope["method"] == "POST" and scope.get("path", "").rstrip("/") == "/api/documents"):
             await self.app(scope, receive, send)  # an upload streams to disk, within its own limits: admin.UploadLimit
             return
         server = app_settings(scope).server

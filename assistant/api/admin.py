@@ -72,7 +72,7 @@ class AdminGate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_staff_route(scope["method"], scope["path"]):
+        if scope["type"] == "http" and is_staff_route(scope["method"], scope.get("path", "")):
             authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
             denied = admin_denial(app_settings(scope), authorization, bind_host(scope))
             if denied:
@@ -91,7 +91,7 @@ def require_admin(request: Request) -> None:
 
 
 def is_upload(scope: Scope) -> bool:
-    return scope["type"] == "http" and scope["method"] == UPLOAD[0] and bool(UPLOAD[1].fullmatch(scope["path"]))
+    return scope["type"] == "http" and scope["method"] == UPLOAD[0] and bool(UPLOAD[1].fullmatch(scope.get("path", "")))
 
 
 class UploadLimit:

@@ -26,7 +26,8 @@ UPLOADS = ".uploads"
 MAX_NAME_BYTES = 150  # a file name, in UTF-8 (file systems allow 255; the collection folder and suffixes need room)
 MAX_COLLECTION_CHARS = 64
 #: Names Windows reserves for devices, with any suffix ("CON.pdf"): a corpus folder may be copied there.
-RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *(f"{p}{i}" for p in ("COM", "LPT") for i in "123456789¹²³")}
+RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+            *(f"{p}{i}" for p in ("COM", "LPT") for i in "123456789¹²³")}
 _UNSAFE = re.compile(r'[<>:"|?*/\\]')
 _COLLECTION = re.compile(r"[^\W_][\w .-]*", re.UNICODE)
 

@@ -7,10 +7,11 @@
    dense.faiss).
 2. The database store: the same version folder copied in by `PgStore.upload` (COPY of documents, chunks with
    their vectors, pages and arrays, then the HNSW index, in one transaction), timed by step, into PostgreSQL 16
-   + pgvector started by pgserver; once as the reader gets it at this size (HNSW from ANN_MIN_CHUNKS) and once
-   without the HNSW index (the reader searches the build's dense.faiss, as the folder store does), each in its
-   own database. Sizes: pg_database_size, the HNSW index's pg_relation_size, the folder's bytes.
-3. Search (`Assistant.retrieve`) and ask p50/p95 on the three (every `--every`th question of eval/dev.jsonl, after
+   + pgvector started by pgserver; once as the reader gets it by default (no HNSW index below ANN_MIN_CHUNKS: the
+   reader searches its copy of the build's dense.faiss, as the folder store does) and once with pgvector's HNSW
+   index, which the reader then searches instead, each in its own database. Sizes: pg_database_size, the HNSW index's pg_relation_size, the folder's bytes.
+3. Load (`Assistant.load`: for the database, the copy of the generation's arrays), search (`Assistant.retrieve`)
+   and ask p50/p95 on the three (every `--every`th question of eval/dev.jsonl, after
    3 warm-up questions), in this process; how many of the top 10 passages the HNSW reader shares with the folder
    store's; recall@10 of the dense candidates against exact search (the reader's path: 1,000 HNSW neighbours at
    ef_search 1000, re-scored exactly; and pgvector's default, ef_search 40, for reference).
@@ -32,7 +33,7 @@ import numpy as np
 from bench.common import ROOT, WORK, load, machine_md, pct, write_section
 from eval.harness import load_dataset
 
-NO_HNSW = 10**12  # ann_min for a generation without the HNSW index
+HNSW_ALWAYS = 0  # ann_min for a generation with the HNSW index
 
 
 def dir_mb(path: Path) -> float:
@@ -192,16 +193,17 @@ def main(argv: list[str] | None = None) -> None:
                     "faiss": manifest.get("faiss"), "ann_min_chunks": ann_min, "folder": folder,
                     "files_mb": round(dir_mb(version))}
     server = pgserver.get_server(args.work / "pgdata", cleanup_mode="stop")
-    urls = {"hnsw": database_url(server.get_uri(), "povqa_hnsw", fresh=True),
-            "exact": database_url(server.get_uri(), "povqa_flat", fresh=True)}
+    urls = {"postgresql": database_url(server.get_uri(), "povqa_default", fresh=True),
+            "postgresql_hnsw": database_url(server.get_uri(), "povqa_hnsw", fresh=True)}
     try:
-        result["postgresql"] = upload(urls["hnsw"], version, manifest, ann_min)
-        result["postgresql_no_hnsw"] = upload(urls["exact"], version, manifest, NO_HNSW)
+        result["postgresql"] = upload(urls["postgresql"], version, manifest, ann_min)
+        result["postgresql_hnsw"] = upload(urls["postgresql_hnsw"], version, manifest, HNSW_ALWAYS)
         print(json.dumps(result, default=str), flush=True)
         for key, value in ask_and_search(args, settings, version, urls).items():
             result[key] = {**result[key], **value} if isinstance(result.get(key), dict) else value
         if args.sweep:
-            result["sweep"] = sweep(args, urls["hnsw"], pool, result.pop("_queries"), version, result["chunks"])
+            result["sweep"] = sweep(args, urls["postgresql_hnsw"], pool, result.pop("_queries"), version,
+                                    result["chunks"])
     finally:
         close_database_stores()
         server.cleanup()
@@ -218,10 +220,12 @@ def ask_and_search(args, settings, version: Path, urls: dict[str, str]) -> dict:
 
     questions = [item["question"] for item in load_dataset(ROOT / "eval" / "dev.jsonl")[:: args.every]]
     out: dict = {"questions": len(questions)}
-    for name, spec in (("files", "files"), ("postgresql", urls["hnsw"]), ("postgresql_no_hnsw", urls["exact"])):
+    for name, spec in (("files", "files"), *urls.items()):
+        t0 = time.perf_counter()
         assistant = Assistant.load(settings.model_copy(update={"index_dir": version.parent, "store": spec}))
-        out[name] = measure(assistant, questions)
-        if name == "postgresql":
+        load_s = round(time.perf_counter() - t0, 1)
+        out[name] = {"load_s": load_s, **measure(assistant, questions)}
+        if name == "postgresql_hnsw":
             queries = [q.vectors[PRIMARY].astype(np.float32) for q in assistant.retriever.prepare_batch(questions)]
             reader = assistant.retriever.reader
             vectors = np.asarray(reader.array(PRIMARY))
@@ -229,7 +233,7 @@ def ask_and_search(args, settings, version: Path, urls: dict[str, str]) -> dict:
             out["recall@10_ef40"] = recall_ef40(reader.store, reader.schema, reader.n_chunks, vectors, queries)
         assistant.retriever.reader.close()
         print(name, {k: v for k, v in out[name].items() if k != "top10"}, flush=True)
-    for name in ("postgresql", "postgresql_no_hnsw"):
+    for name in urls:
         shared = [len(set(a) & set(b)) / max(len(b), 1) for a, b in zip(out[name].pop("top10"), out["files"]["top10"])]
         out[name]["top10_shared_with_files"] = round(float(np.mean(shared)), 3)
     out["files"].pop("top10")
@@ -261,26 +265,28 @@ def sweep(args, url: str, pool, queries: list[np.ndarray], version: Path, n_main
 
 
 def markdown(r: dict, machine: str) -> str:
-    pg, flat, f = r["postgresql"], r["postgresql_no_hnsw"], r["folder"]
-    up = pg["upload_s"]
+    pg, hnsw, f = r["postgresql"], r["postgresql_hnsw"], r["folder"]
+    up, uph = pg["upload_s"], hnsw["upload_s"]
+    ann = f"{r['ann_min_chunks']:,} chunks" if r["ann_min_chunks"] is not None else "never"
     lines = [
         f"`python -m bench.pg_store --chunks {r['chunks']} --pool-index <a real docs_corpus index> --write`; {machine}",
         "",
         f"{r['chunks']:,} chunks, {r['sentences']:,} sentences, {r['dim']} dimensions (bench/synthetic.py: real "
-        f"sentences and their real vectors recombined); the folder store's dense index: {r['faiss']}; the "
-        f"database's: pgvector HNSW (m 16, ef_construction 64) from ANN_MIN_CHUNKS = {r['ann_min_chunks']:,}.", "",
-        "| | folder store | PostgreSQL + HNSW | PostgreSQL, no HNSW (the build's dense.faiss) |",
-        "|---|---|---|---|",
+        f"sentences and their real vectors recombined); the folder store's dense index: {r['faiss']}, which the "
+        f"database store's readers search too by default (its HNSW index from ANN_MIN_CHUNKS: {ann}); the last "
+        "column forces pgvector's HNSW index (m 16, ef_construction 64), which the reader then searches instead.", "",
+        "| | folder store | PostgreSQL (default) | PostgreSQL + HNSW |", "|---|---|---|---|",
         f"| write | {f['write_s']} s (synthetic build: vectors, SQLite, BM25, dense.faiss) | {up['total_s']} s after "
-        f"it: rows+vectors {up['rows_s']} s, arrays {up['files_s']} s, HNSW {up.get('hnsw_s', '-')} s | "
-        f"{flat['upload_s']['total_s']} s after it |",
-        f"| size | {r['files_mb']} MB | {pg['db_mb']} MB (HNSW index {pg['hnsw_mb']} MB) | {flat['db_mb']} MB |"]
+        f"it: rows+vectors {up['rows_s']} s, arrays {up['files_s']} s | {uph['total_s']} s after it, of which "
+        f"HNSW {uph.get('hnsw_s', '-')} s |",
+        f"| size | {r['files_mb']:,} MB | {pg['db_mb']:,} MB | {hnsw['db_mb']:,} MB (HNSW index {hnsw['hnsw_mb']} MB) |",
+        f"| load (a server's start or swap) | {r['files']['load_s']} s | {pg['load_s']} s | {hnsw['load_s']} s |"]
     for what in ("search", "ask"):
         cells = [f"{r[k][what]['p50_ms']} / {r[k][what]['p95_ms']} ms" for k in ("files", "postgresql",
-                                                                                 "postgresql_no_hnsw")]
+                                                                                 "postgresql_hnsw")]
         lines.append(f"| {what} p50 / p95 ({r['questions']} questions) | " + " | ".join(cells) + " |")
     lines.append(f"| top-10 passages shared with the folder store | - | {pg['top10_shared_with_files']} | "
-                 f"{flat['top10_shared_with_files']} |")
+                 f"{hnsw['top10_shared_with_files']} |")
     lines += ["", f"recall@10 of pgvector's HNSW against exact: {r['recall@10_ef40']} at its default ef_search 40; "
               "the reader's path (1,000 neighbours at ef_search 1000, re-scored exactly): see the sweep's last row.",
               ""]
@@ -296,7 +302,7 @@ def markdown(r: dict, machine: str) -> str:
             cell = lambda d: f"{d['p50_ms']} / {d['p95_ms']} ms, {d['recall@10']}"  # noqa: E731
             lines.append(f"| {s['chunks']:,} | {cell(s['flat'])} | {kind[14:-1]}: {cell(s[kind])} | "
                          f"{cell(s['pgvector HNSW'])} | " + " | ".join(cell(s[e]) for e in efs) +
-                         f" | {s.get('hnsw_build_s', up.get('hnsw_s', '-'))} s | {s['hnsw_bytes_per_chunk']:,} |")
+                         f" | {s.get('hnsw_build_s', uph.get('hnsw_s', '-'))} s | {s['hnsw_bytes_per_chunk']:,} |")
     return "\n".join(lines) + "\n"
 
 

@@ -18,8 +18,9 @@ not current and that no live lease holds is dropped (`DROP SCHEMA ... CASCADE`) 
 
 A reader copies the generation's arrays into a private local cache folder (memory-mapped, as the file store
 reads them: the same retrieval code, the same rankings) and reads chunks, pages and documents from the database
-through a connection pool. From ANN_MIN_CHUNKS chunks a generation also gets an HNSW index on chunks.dense and
-the reader asks pgvector for its dense candidates (re-scored exactly, like FAISS's compressed kinds).
+through a connection pool. Its dense candidates come from its local copy of the build's dense.faiss, as a
+folder store's do (the same answers at every size). A generation gets a pgvector HNSW index on chunks.dense, and
+the reader asks pgvector for its candidates, only from ANN_MIN_CHUNKS chunks: off by default, as measured.
 """
 
 from __future__ import annotations
@@ -49,10 +50,13 @@ from indexer.types import collection_of
 
 log = logging.getLogger(__name__)
 
-#: From this many chunks a generation gets an HNSW index and readers search it; below, the dense.faiss the build
-#: wrote (the file store's own index: flat up to index.flat_limit, then IVF). A choice, not a measured optimum:
-#: bench/pg_store.py measures both sides at 100k chunks (bench/RESULTS.md).
-ANN_MIN_CHUNKS = 50_000
+#: From this many chunks a generation gets an HNSW index and readers search it instead of the dense.faiss the
+#: build wrote (the file store's own index: flat up to index.flat_limit, then IVF); None: never. Measured by
+#: bench/pg_store.py (bench/RESULTS.md, pg-store) from 10k to 100k chunks: the local FAISS index answered in
+#: 1.6-4 ms at recall@10 .996-1 where pgvector's HNSW took 3-18 ms at .88-1 (100 neighbours, ef_search
+#: 100-400) or 15-52 ms at .996-1 (1,000 at ef_search 1000), and searches were 25 ms slower at 100k with it. The
+#: readers hold the vectors anyway, so the HNSW index only costs (2,048 bytes a chunk, 43 s to build at 100k).
+ANN_MIN_CHUNKS: int | None = None
 PART_BYTES = 32 << 20  # a bytea value per 32 MB of an array file
 LEASE_S = 120
 HEARTBEAT_S = 30
@@ -256,11 +260,11 @@ class PgStore(Store):
         """Copy a finished build folder into a new generation and make it current, in one transaction (the
         seconds of its steps go into `timings` when given)."""
         timings = {} if timings is None else timings
-        ann_min = ANN_MIN_CHUNKS if ann_min is None else ann_min
+        ann_min = ANN_MIN_CHUNKS if ann_min is None else ann_min  # None: the module's choice
         t0 = time.perf_counter()
         dim = int(manifest["embedder"]["dim"])
         n_chunks = int(manifest["chunks"])
-        ann = "hnsw" if n_chunks >= ann_min else "faiss"
+        ann = "hnsw" if ann_min is not None and n_chunks >= ann_min else "faiss"
         with self.dedicated() as conn:
             _vector_dumper(conn)
             with conn.transaction():

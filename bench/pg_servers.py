@@ -135,8 +135,8 @@ def outage(urls: list[str], clients: int, before_s: float, outage_s: float, afte
     for t in threads:
         t.start()
     time.sleep(before_s)
+    phase[0] = "outage"  # from the moment the stop begins (PostgreSQL's fast shutdown ends sessions at once)
     stop()
-    phase[0] = "outage"
     time.sleep(outage_s)
     start()
     restarted[0] = time.monotonic()

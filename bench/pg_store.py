@@ -280,7 +280,9 @@ def markdown(r: dict, machine: str) -> str:
         f"it: rows+vectors {up['rows_s']} s, arrays {up['files_s']} s | {uph['total_s']} s after it, of which "
         f"HNSW {uph.get('hnsw_s', '-')} s |",
         f"| size | {r['files_mb']:,} MB | {pg['db_mb']:,} MB | {hnsw['db_mb']:,} MB (HNSW index {hnsw['hnsw_mb']} MB) |",
-        f"| load (a server's start or swap) | {r['files']['load_s']} s | {pg['load_s']} s | {hnsw['load_s']} s |"]
+        "| load (a server's start or swap) | " + " | ".join(
+            f"{r[k]['load_s']} s" if "load_s" in r[k] else "not measured" for k in ("files", "postgresql",
+                                                                                  "postgresql_hnsw")) + " |"]
     for what in ("search", "ask"):
         cells = [f"{r[k][what]['p50_ms']} / {r[k][what]['p95_ms']} ms" for k in ("files", "postgresql",
                                                                                  "postgresql_hnsw")]

@@ -207,7 +207,6 @@ _CRASH_SCRIPT = textwrap.dedent(
     from tests.conftest import HashEmbedder
     import indexer.store as store
     from indexer.build import build_index
-from indexer.report import BuildProgress
     from assistant.settings import Settings
 
     where = sys.argv[1]

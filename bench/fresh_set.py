@@ -24,8 +24,7 @@ from eval.harness import load_dataset
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("fresh", "test", "tuning")
 COLUMNS = [("questions", "n"), ("evidence_cited", "cited evidence"), ("false_refusal_rate", "false refusals"),
-           ("refusal_recall", "refusal recall"), ("hit@5", "evidence in top 5"), ("all_keywords", "every key fact"),
-           ("latency_p50_ms", "p50 ms")]
+           ("refusal_recall", "refusal recall"), ("hit@5", "evidence in top 5"), ("all_keywords", "every key fact")]
 MISSES = ("refused", "not in top 5", "in top 5, not cited", "cited")
 
 
@@ -47,38 +46,42 @@ def all_locations_cited(item: dict, row: dict) -> bool:
                for loc in metrics.gold_locations(item))
 
 
-def _cell(key: str, value) -> str:
-    return metrics.fmt(value, 0) if key.endswith("_ms") else metrics.fmt(value, 2)
+def _cell(value) -> str:
+    return metrics.fmt(value, 2)
 
 
 def table(label: str, groups: dict[str, list[dict]]) -> str:
     lines = [f"| {label} | " + " | ".join(h for _, h in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, rows in groups.items():
         s = metrics.summarize(rows)
-        lines.append(f"| {name} | " + " | ".join(_cell(k, s.get(k)) for k, _ in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(_cell(s.get(k)) for k, _ in COLUMNS) + " |")
     return "\n".join(lines)
 
 
+def _tags(item: dict) -> list[str]:
+    return item.get("tags") or [item.get("qtype", "untyped")]
+
+
 def type_table(rows: list[dict], items: dict[str, dict]) -> str:
-    tags = sorted({t for r in rows for t in items[r["id"]].get("tags", [items[r["id"]].get("qtype", "?")])})
+    tags = sorted({t for r in rows for t in _tags(items[r["id"]])})
     header = ["type", "n", "cited evidence", "false refusals", "refusal recall", "every key fact", "both docs cited"]
     header += list(MISSES)
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for tag in tags:
-        group = [r for r in rows if tag in items[r["id"]].get("tags", [])]
+        group = [r for r in rows if tag in _tags(items[r["id"]])]
         s = metrics.summarize(group)
         answerable = [r for r in group if r["answerable"]]
-        multi = [r for r in answerable if items[r["id"]].get("also")]
+        multi = [r for r in answerable if "crossdoc" in _tags(items[r["id"]]) and items[r["id"]].get("also")]
         both = (f"{sum(all_locations_cited(items[r['id']], r) for r in multi)}/{len(multi)}" if multi else "–")
         kinds = Counter(miss_kind(r) for r in answerable)
-        cells = [tag, str(len(group)), _cell("", s["evidence_cited"]), _cell("", s["false_refusal_rate"]),
-                 _cell("", s["refusal_recall"]), _cell("", s["all_keywords"]), both]
+        cells = [tag, str(len(group)), _cell(s["evidence_cited"]), _cell(s["false_refusal_rate"]),
+                 _cell(s["refusal_recall"]), _cell(s["all_keywords"]), both]
         cells += [str(kinds.get(m, 0)) if answerable else "–" for m in MISSES]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def build(out: Path, dataset: Path, commit: str, command: str) -> str:
+def build(out: Path, dataset: Path, commit: str, command: str, notes: str = "") -> str:
     reports = {p: json.loads((out / p / "report.json").read_text("utf-8")) for p in PARTS}
     items = {item["id"]: item for item in load_dataset(dataset)}
     fresh = reports["fresh"]["rows"]
@@ -91,7 +94,8 @@ def build(out: Path, dataset: Path, commit: str, command: str) -> str:
     return "\n\n".join([
         f"### The fresh held-out set beside the frozen test and tuning parts (code at {commit})",
         f"Command: `{command}`. One docs_corpus/ index built at {commit} (real embedder), the three sets asked "
-        "in-process one after another. `eval/fresh.jsonl` (eval/fresh.md): 138 questions in 46 groups written "
+        "in-process one after another (niced, beside another helper's index benchmark: latencies not comparable, "
+        "so not shown). `eval/fresh.jsonl` (eval/fresh.md): 138 questions in 46 groups written "
         "from the documents before any answer was seen, never tuned on.",
         table("part", {p: reports[p]["rows"] for p in PARTS}),
         "**Fresh set by language**",
@@ -102,7 +106,7 @@ def build(out: Path, dataset: Path, commit: str, command: str) -> str:
         type_table(fresh, items),
         "Answerable fresh questions: " + ", ".join(f"{m} {kinds.get(m, 0)}" for m in MISSES)
         + f". Load average at the end: {load()}.",
-    ])
+    ] + ([notes.strip()] if notes.strip() else []))
 
 
 def main() -> None:
@@ -112,9 +116,11 @@ def main() -> None:
     parser.add_argument("--commit", required=True, help="the commit the three runs were made at")
     parser.add_argument("--command", default="POVQA_INDEX_DIR=IDX povqa eval eval/{fresh,test,tuning}.jsonl "
                         "--report OUT/{part}; python -m bench.fresh_set OUT --commit C")
+    parser.add_argument("--notes", type=Path, help="a Markdown file appended to the section (what the misses show)")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
     args = parser.parse_args()
-    body = build(args.out, args.dataset, args.commit, args.command)
+    notes = args.notes.read_text("utf-8") if args.notes else ""
+    body = build(args.out, args.dataset, args.commit, args.command, notes)
     if args.no_write:
         print(body)
     else:

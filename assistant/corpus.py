@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from indexer.loaders import SUPPORTED_SUFFIXES
+from indexer.store import fsync_dir
 from indexer.types import DEFAULT_COLLECTION
 
 UPLOADS = ".uploads"
@@ -82,14 +83,6 @@ def check_collection(name: str | None) -> str:
 def collection_dir(corpus: Path, collection: str) -> Path:
     """Where the files of `collection` live: the corpus folder itself for 'default', else its subfolder."""
     return Path(corpus) if collection == DEFAULT_COLLECTION else Path(corpus) / collection
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_whole(source: BinaryIO, target: Path) -> tuple[str, int]:

@@ -158,7 +158,7 @@ class IndexWriter:
         link_tmp = self.index_dir / f".current-{uuid.uuid4().hex[:6]}"
         os.symlink(final.name, link_tmp)
         os.replace(link_tmp, self.index_dir / CURRENT)  # the atomic swap
-        _fsync_dir(self.index_dir)
+        fsync_dir(self.index_dir)
         self.path = final
         remove_stale_versions(self.index_dir)
         return final
@@ -185,10 +185,11 @@ def _fsync_tree(path: Path) -> None:
     for file in path.iterdir():
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (new, renamed or removed files) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

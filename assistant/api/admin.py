@@ -24,7 +24,7 @@ import anyio
 from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api.middleware import CLOSE, _loopback, app_settings, key_matches, send_json
+from assistant.api.middleware import CLOSE, _loopback, app_settings, declares_more_than, key_matches, send_json
 from assistant.settings import Settings
 
 STAFF_ROUTES = (("POST", re.compile(r"/api/documents/?")), ("DELETE", re.compile(r"/api/documents/[^/]+")),
@@ -106,12 +106,7 @@ class UploadLimit:
             return
         server = app_settings(scope).server
         limit = server.max_upload_bytes
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        try:
-            too_big = length is not None and int(length) > limit
-        except ValueError:
-            too_big = True
-        if too_big:
+        if declares_more_than(scope, limit):
             await send_json(send, 413, f"upload too large: the limit is {limit} bytes (POVQA_SERVER__MAX_UPLOAD_BYTES)",
                             CLOSE)
             return

@@ -148,6 +148,15 @@ class ApiKeyGate:
         await self.app(scope, receive, send)
 
 
+def declares_more_than(scope: Scope, limit: int) -> bool:
+    """The request's Content-Length is over `limit` bytes, or is not a number (then the body is not trusted)."""
+    length = dict(scope.get("headers") or []).get(b"content-length")
+    try:
+        return length is not None and int(length) > limit
+    except ValueError:
+        return True
+
+
 class BodyLimit:
     """Read the whole request body before the app sees it, within limits: `max_body_bytes` (413, by
     Content-Length or while reading), `body_timeout_s` (408: a client that sends slowly cannot hold a connection
@@ -165,12 +174,7 @@ class BodyLimit:
             return
         server = app_settings(scope).server
         limit = self.limit or server.max_body_bytes
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        try:
-            too_big = length is not None and int(length) > limit
-        except ValueError:
-            too_big = True
-        if too_big:
+        if declares_more_than(scope, limit):
             await self._too_large(send, limit)
             return
         parts: list[bytes] = []

@@ -52,6 +52,13 @@ class Timed(Embedder):
         finally:
             self.chunks_s += time.perf_counter() - t
 
+    def embed_passages(self, texts, progress=None):
+        t = time.perf_counter()
+        try:
+            return self.inner.embed_passages(texts, progress)
+        finally:
+            self.texts_s += time.perf_counter() - t
+
     def embed_sparse(self, texts, k: int, progress=None):
         return self.inner.embed_sparse(texts, k, progress)
 

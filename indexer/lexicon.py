@@ -79,7 +79,7 @@ def build_lexicon(vocab: dict[str, int], document_frequency: np.ndarray, embedde
     if on_start:
         on_start(len(new))
     if new:
-        vectors[new] = embedder.embed([words[i][1] for i in new], "passage", progress).astype(np.float16)
+        vectors[new] = embedder.embed_passages([words[i][1] for i in new], progress).astype(np.float16)
     return np.asarray([t for t, _ in words], dtype=np.int32), vectors
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.embedders import Embedder
+from indexer.embedders import Embedder, distinct_sentences
 from indexer.format import PRIMARY, PRIMARY_SENT, SECOND, SECOND_SENT, SPARSE_IDS, SPARSE_K, SPARSE_WEIGHTS
 from indexer.lexicon import MAX_WORDS, is_lexicon_word
 from indexer.report import BuildProgress, FileReport
@@ -95,12 +95,11 @@ class Embedding:
         arrays = {PRIMARY: vectors.dense, PRIMARY_SENT: vectors.sentences}
         if self.sparse:
             arrays[SPARSE_IDS], arrays[SPARSE_WEIGHTS] = vectors.sparse_ids, vectors.sparse_weights
-        sentences = [p[a:b] for p, s in zip(passages, spans) for a, b in s]
-        self.texts += len(passages) + (0 if self.pooled else len(sentences)) + (len(passages) if self.sparse else 0)
+        self.texts += vectors.texts
         if self.second:
             arrays[SECOND] = self.second.embed_passages(passages)
-            arrays[SECOND_SENT] = self.second.embed_passages(sentences)
-            self.texts += len(passages) + len(sentences)
+            arrays[SECOND_SENT] = self.second.embed_sentences(passages, spans)  # each distinct sentence once
+            self.texts += len(passages) + distinct_sentences(passages, spans)
         self._embed_words(items)
         self.progress.advance(pages - len(chunks) * per_chunk * PRIMARY_SHARE)
         c0 = s0 = 0
@@ -125,7 +124,7 @@ class Embedding:
                         new[word] = None
         words = list(new)[:room]
         if words:
-            vectors = self.embedder.embed(words, "passage").astype(np.float16)
+            vectors = self.embedder.embed_passages(words).astype(np.float16)
             self.words.update(zip(words, vectors))
             self.texts += len(words)
 

